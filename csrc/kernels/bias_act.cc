@@ -1,0 +1,113 @@
+// Validation, work splitting and ISA dispatch for bias+activation. The loops
+// themselves live in bias_act_impl.h, compiled once per ISA.
+#include "bias_act.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "convert.h"
+#include "isa_table.h"
+
+namespace zoo {
+
+const IsaKernels& kernels_for(Isa isa) {
+  switch (isa) {
+#if defined(ZOO_HAVE_AVX512)
+    case Isa::avx512: return avx512::kernels;
+#endif
+#if defined(ZOO_HAVE_AVX2)
+    case Isa::avx2: return avx2::kernels;
+#endif
+    default: return scalar::kernels;
+  }
+}
+
+namespace {
+
+// Chunk size depends on n only (never on the thread count), so results,
+// dbias's summation order included, are the same whatever the pool size.
+// At most 256 chunks; at least 32K elements each, below which threads cost
+// more than they save.
+int64_t chunk_size(int64_t n) { return std::max<int64_t>(32768, (n + 255) / 256); }
+
+// The bias repeated to a float32 pattern of length channels * k >= 64.
+std::vector<float> bias_pattern(const void* bias, int64_t channels, DType dt) {
+  const int64_t reps = (64 + channels - 1) / channels;
+  std::vector<float> pattern(static_cast<size_t>(channels * reps));
+  cvt::load(bias, dt, channels, pattern.data());
+  for (int64_t r = 1; r < reps; ++r)
+    std::copy_n(pattern.data(), channels, pattern.data() + r * channels);
+  return pattern;
+}
+
+void check_common(const void* x, int64_t n, int64_t channels, DType dt,
+                  const ActParams& act) {
+  ZOO_CHECK(dt == DType::f32 || dt == DType::f16 || dt == DType::bf16,
+            "dtype must be float32, float16 or bfloat16");
+  ZOO_CHECK(n >= 0, "element count must be >= 0");
+  ZOO_CHECK(channels >= 1, "channels (last-axis length) must be >= 1");
+  ZOO_CHECK(n % channels == 0, "element count " + std::to_string(n) +
+                                   " is not a multiple of the last-axis length " +
+                                   std::to_string(channels));
+  ZOO_CHECK(n == 0 || x != nullptr, "input pointer is null");
+  check_act_params(act);
+}
+
+}  // namespace
+
+void bias_act_forward(const BiasActForward& a, const Parallel& par) {
+  check_common(a.x, a.n, a.channels, a.dtype, a.act);
+  ZOO_CHECK(a.n == 0 || a.y != nullptr, "output pointer is null");
+  if (a.n == 0) return;
+  const IsaKernels& k = kernels_for(active_isa());
+  std::vector<float> pattern;
+  if (a.bias) pattern = bias_pattern(a.bias, a.channels, a.dtype);
+  const float* pat = a.bias ? pattern.data() : nullptr;
+  const int64_t plen = static_cast<int64_t>(pattern.size());
+  const int64_t chunk = chunk_size(a.n);
+  const int64_t tasks = (a.n + chunk - 1) / chunk;
+  par.run(tasks, [&](int64_t t) {
+    const int64_t b = t * chunk;
+    k.forward_chunk(a, pat, plen, b, std::min(a.n, b + chunk));
+  });
+}
+
+void bias_act_backward(const BiasActBackward& a, const Parallel& par) {
+  check_common(a.x, a.n, a.channels, a.dtype, a.act);
+  ZOO_CHECK(a.n == 0 || (a.dy != nullptr && a.dx != nullptr), "gradient pointer is null");
+  ZOO_CHECK(a.dbias == nullptr || a.bias != nullptr, "dbias requested without a bias");
+  const IsaKernels& k = kernels_for(active_isa());
+  std::vector<float> pattern;
+  if (a.bias) pattern = bias_pattern(a.bias, a.channels, a.dtype);
+  const float* pat = a.bias ? pattern.data() : nullptr;
+  const int64_t plen = static_cast<int64_t>(pattern.size());
+  const int64_t chunk = chunk_size(a.n);
+  const int64_t tasks = a.n == 0 ? 0 : (a.n + chunk - 1) / chunk;
+  // One float32 accumulator row per chunk, summed in chunk order afterwards.
+  std::vector<float> partial(a.dbias ? static_cast<size_t>(tasks * plen) : 0, 0.0f);
+  par.run(tasks, [&](int64_t t) {
+    const int64_t b = t * chunk;
+    float* acc = a.dbias ? partial.data() + t * plen : nullptr;
+    k.backward_chunk(a, pat, plen, b, std::min(a.n, b + chunk), acc);
+  });
+  if (a.dbias) {
+    std::vector<double> sum(static_cast<size_t>(a.channels), 0.0);
+    for (int64_t t = 0; t < tasks; ++t)
+      for (int64_t j = 0; j < plen; ++j) sum[j % a.channels] += partial[t * plen + j];
+    std::vector<float> out(sum.begin(), sum.end());
+    cvt::store(out.data(), a.channels, a.dtype, a.dbias);
+  }
+}
+
+void act_forward_f32(float* z, int64_t n, const ActParams& act) {
+  check_act_params(act);
+  kernels_for(active_isa()).act_forward(z, n, act);
+}
+
+void act_backward_f32(float* g, const float* z, int64_t n, const ActParams& act) {
+  check_act_params(act);
+  kernels_for(active_isa()).act_backward(g, z, n, act);
+}
+
+}  // namespace zoo

@@ -1,0 +1,121 @@
+// Per-ISA body of the bias+activation kernels. Included by bias_act_scalar.cc,
+// bias_act_avx2.cc and bias_act_avx512.cc, each compiled with its own -m flags
+// and defining ZOO_ISA_NS, so the same loops are vectorised three ways and
+// picked at run time by bias_act.cc.
+//
+// Work is done on stack tiles of kTile float32 values: load (and convert) a
+// tile, add the bias, apply the activation, convert and store. The bias comes
+// pre-tiled to a float32 pattern whose length is a multiple of `channels` and
+// at least 64, so short last axes do not cost one loop per row.
+#pragma once
+
+#include <algorithm>
+
+#include "activation.h"
+#include "bias_act.h"
+#include "convert.h"
+
+#ifndef ZOO_ISA_NS
+#error "define ZOO_ISA_NS before including bias_act_impl.h"
+#endif
+
+namespace zoo::ZOO_ISA_NS {
+
+constexpr int64_t kTile = 512;
+
+// ----------------------------------------------------------------------------
+// Activation over a float32 buffer.
+
+template <Act K>
+void act_forward_t(float* __restrict z, int64_t n, const ActParams& p) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) z[i] = act::forward<K>(z[i], p);
+}
+
+template <Act K>
+void act_backward_t(float* __restrict g, const float* __restrict z, int64_t n, const ActParams& p) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) g[i] = g[i] * act::derivative<K>(z[i], p);
+}
+
+inline void act_forward(float* z, int64_t n, const ActParams& p) {
+  dispatch_act(p.kind, [&](auto k) { act_forward_t<decltype(k)::value>(z, n, p); });
+}
+
+inline void act_backward(float* g, const float* z, int64_t n, const ActParams& p) {
+  dispatch_act(p.kind, [&](auto k) { act_backward_t<decltype(k)::value>(g, z, n, p); });
+}
+
+// z[0..len) += pattern, starting at phase `pos` of a bias pattern of length plen.
+inline void add_bias(float* __restrict z, int64_t len, const float* __restrict pattern,
+                     int64_t plen, int64_t pos) {
+  int64_t j = 0, col = pos % plen;
+  while (j < len) {
+    const int64_t seg = std::min(len - j, plen - col);
+#pragma omp simd
+    for (int64_t k = 0; k < seg; ++k) z[j + k] += pattern[col + k];
+    j += seg;
+    col = 0;
+  }
+}
+
+inline void accumulate_bias_grad(const float* __restrict g, int64_t len, float* __restrict acc,
+                                 int64_t plen, int64_t pos) {
+  int64_t j = 0, col = pos % plen;
+  while (j < len) {
+    const int64_t seg = std::min(len - j, plen - col);
+#pragma omp simd
+    for (int64_t k = 0; k < seg; ++k) acc[col + k] += g[j + k];
+    j += seg;
+    col = 0;
+  }
+}
+
+// ----------------------------------------------------------------------------
+// Chunks of the flat element range [begin, end).
+
+template <Act K>
+void forward_chunk_t(const BiasActForward& a, const float* pattern, int64_t plen, int64_t begin,
+                     int64_t end) {
+  alignas(64) float z[kTile];
+  const int64_t es = dtype_size(a.dtype);
+  for (int64_t t = begin; t < end; t += kTile) {
+    const int64_t len = std::min(kTile, end - t);
+    cvt::load(static_cast<const char*>(a.x) + t * es, a.dtype, len, z);
+    if (pattern) add_bias(z, len, pattern, plen, t);
+    act_forward_t<K>(z, len, a.act);
+    cvt::store(z, len, a.dtype, static_cast<char*>(a.y) + t * es);
+  }
+}
+
+template <Act K>
+void backward_chunk_t(const BiasActBackward& a, const float* pattern, int64_t plen,
+                      int64_t begin, int64_t end, float* dbias_acc) {
+  alignas(64) float z[kTile];
+  alignas(64) float g[kTile];
+  const int64_t es = dtype_size(a.dtype);
+  for (int64_t t = begin; t < end; t += kTile) {
+    const int64_t len = std::min(kTile, end - t);
+    cvt::load(static_cast<const char*>(a.x) + t * es, a.dtype, len, z);
+    cvt::load(static_cast<const char*>(a.dy) + t * es, a.dtype, len, g);
+    if (pattern) add_bias(z, len, pattern, plen, t);
+    act_backward_t<K>(g, z, len, a.act);
+    if (dbias_acc) accumulate_bias_grad(g, len, dbias_acc, plen, t);
+    cvt::store(g, len, a.dtype, static_cast<char*>(a.dx) + t * es);
+  }
+}
+
+inline void forward_chunk(const BiasActForward& a, const float* pattern, int64_t plen,
+                          int64_t begin, int64_t end) {
+  dispatch_act(a.act.kind, [&](auto k) { forward_chunk_t<decltype(k)::value>(a, pattern, plen, begin, end); });
+}
+
+inline void backward_chunk(const BiasActBackward& a, const float* pattern, int64_t plen,
+                           int64_t begin, int64_t end, float* dbias_acc) {
+  dispatch_act(a.act.kind,
+               [&](auto k) {
+    backward_chunk_t<decltype(k)::value>(a, pattern, plen, begin, end, dbias_acc);
+  });
+}
+
+}  // namespace zoo::ZOO_ISA_NS

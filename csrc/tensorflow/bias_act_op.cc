@@ -1,0 +1,188 @@
+// TensorFlow ops ZooBiasAct and ZooBiasActGrad over the kernel core. The
+// gradient is registered in Python (zoo/ops/bias_act.py). CPU only: these ops
+// are not XLA-compilable, so layers using them set supports_jit = False.
+#include <cmath>
+
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "tf_parallel.h"
+#include "../kernels/bias_act.h"
+
+namespace zoo::tf {
+
+using tensorflow::DEVICE_CPU;
+using tensorflow::OpKernel;
+using tensorflow::OpKernelConstruction;
+using tensorflow::OpKernelContext;
+using tensorflow::Tensor;
+using tensorflow::errors::InvalidArgument;
+namespace shape_inference = tensorflow::shape_inference;
+
+// `bias` is always an input; with use_bias=false it is ignored (pass shape [0]).
+#define ZOO_ACT_ATTRS                                                              \
+  Attr("T: {float, half, bfloat16}")                                              \
+      .Attr("activation: string")                                                  \
+      .Attr("alpha: float = 0.0")                                                  \
+      .Attr("max_value: float = 0.0") /* <= 0: no cap */                          \
+      .Attr("threshold: float = 0.0")                                              \
+      .Attr("use_bias: bool = true")
+
+absl::Status bias_shape_check(shape_inference::InferenceContext* c, int x_idx, int b_idx) {
+  bool use_bias = true;
+  TF_RETURN_IF_ERROR(c->GetAttr("use_bias", &use_bias));
+  if (!use_bias) return absl::OkStatus();
+  shape_inference::ShapeHandle x = c->input(x_idx), b;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(b_idx), 1, &b));
+  if (c->RankKnown(x)) {
+    TF_RETURN_IF_ERROR(c->WithRankAtLeast(x, 1, &x));
+    shape_inference::DimensionHandle merged;
+    TF_RETURN_IF_ERROR(c->Merge(c->Dim(x, -1), c->Dim(b, 0), &merged));
+  }
+  return absl::OkStatus();
+}
+
+REGISTER_OP("ZooBiasAct")
+    .Input("x: T")
+    .Input("bias: T")
+    .Output("y: T")
+    .ZOO_ACT_ATTRS
+    .SetShapeFn([](shape_inference::InferenceContext* c) {
+      TF_RETURN_IF_ERROR(bias_shape_check(c, 0, 1));
+      c->set_output(0, c->input(0));
+      return absl::OkStatus();
+    });
+
+REGISTER_OP("ZooBiasActGrad")
+    .Input("dy: T")
+    .Input("x: T")
+    .Input("bias: T")
+    .Output("dx: T")
+    .Output("dbias: T")
+    .ZOO_ACT_ATTRS
+    .SetShapeFn([](shape_inference::InferenceContext* c) {
+      TF_RETURN_IF_ERROR(bias_shape_check(c, 1, 2));
+      shape_inference::ShapeHandle dy;
+      TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &dy));
+      c->set_output(0, dy);
+      c->set_output(1, c->input(2));
+      return absl::OkStatus();
+    });
+
+template <typename T>
+constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::f32; }
+template <> constexpr DType dtype_of<Eigen::half>() { return DType::f16; }
+template <> constexpr DType dtype_of<Eigen::bfloat16>() { return DType::bf16; }
+
+// Attributes shared by both kernels.
+struct ActAttrs {
+  ActParams act;
+  bool use_bias = true;
+
+  explicit ActAttrs(OpKernelConstruction* ctx) {
+    std::string name;
+    float max_value = 0.0f;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("activation", &name));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("alpha", &act.alpha));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("max_value", &max_value));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("threshold", &act.threshold));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("use_bias", &use_bias));
+    act.max_value = max_value > 0.0f ? max_value : INFINITY;
+    try {
+      act.kind = act_from_name(name);
+      check_act_params(act);
+    } catch (const Error& e) {
+      ctx->CtxFailure(__FILE__, __LINE__, InvalidArgument(e.what()));
+    }
+  }
+
+  // Channels (last-axis length) for x and bias, or why they do not fit.
+  absl::Status channels(const Tensor& x, const Tensor& bias, int64_t* c) const {
+    *c = 1;
+    if (!use_bias) return absl::OkStatus();
+    if (bias.dims() != 1)
+      return InvalidArgument("bias must be 1-D, got shape ", bias.shape().DebugString());
+    if (x.dims() < 1) return InvalidArgument("x must have at least one axis when a bias is used");
+    const int64_t last = x.dim_size(x.dims() - 1);
+    if (bias.dim_size(0) != last)
+      return InvalidArgument("bias has ", bias.dim_size(0), " values but x's last axis is ", last);
+    *c = last > 0 ? last : 1;
+    return absl::OkStatus();
+  }
+};
+
+template <typename T>
+class BiasActOp : public OpKernel {
+ public:
+  explicit BiasActOp(OpKernelConstruction* ctx) : OpKernel(ctx), attrs_(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    const Tensor& bias = ctx->input(1);
+    int64_t channels;
+    OP_REQUIRES_OK(ctx, attrs_.channels(x, bias, &channels));
+    Tensor* y = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &y));
+    BiasActForward a;
+    a.x = x.data();
+    a.bias = attrs_.use_bias && x.NumElements() ? bias.data() : nullptr;
+    a.y = y->data();
+    a.n = x.NumElements();
+    a.channels = channels;
+    a.dtype = dtype_of<T>();
+    a.act = attrs_.act;
+    run_checked(ctx, [&] { bias_act_forward(a, TfParallel(ctx)); });
+  }
+
+ private:
+  ActAttrs attrs_;
+};
+
+template <typename T>
+class BiasActGradOp : public OpKernel {
+ public:
+  explicit BiasActGradOp(OpKernelConstruction* ctx) : OpKernel(ctx), attrs_(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& dy = ctx->input(0);
+    const Tensor& x = ctx->input(1);
+    const Tensor& bias = ctx->input(2);
+    OP_REQUIRES(ctx, dy.shape() == x.shape(),
+                InvalidArgument("dy has shape ", dy.shape().DebugString(), " but x has ",
+                                x.shape().DebugString()));
+    int64_t channels;
+    OP_REQUIRES_OK(ctx, attrs_.channels(x, bias, &channels));
+    Tensor* dx = nullptr;
+    Tensor* dbias = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &dx));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, bias.shape(), &dbias));
+    const bool reduce = attrs_.use_bias && bias.NumElements() > 0;
+    BiasActBackward a;
+    a.dy = dy.data();
+    a.x = x.data();
+    a.bias = reduce ? bias.data() : nullptr;
+    a.dx = dx->data();
+    a.dbias = reduce ? dbias->data() : nullptr;
+    a.n = x.NumElements();
+    a.channels = channels;
+    a.dtype = dtype_of<T>();
+    a.act = attrs_.act;
+    run_checked(ctx, [&] { bias_act_backward(a, TfParallel(ctx)); });
+  }
+
+ private:
+  ActAttrs attrs_;
+};
+
+#define ZOO_REGISTER(T)                                                                   \
+  REGISTER_KERNEL_BUILDER(Name("ZooBiasAct").Device(DEVICE_CPU).TypeConstraint<T>("T"),     \
+                          BiasActOp<T>);                                                  \
+  REGISTER_KERNEL_BUILDER(Name("ZooBiasActGrad").Device(DEVICE_CPU).TypeConstraint<T>("T"), \
+                          BiasActGradOp<T>);
+ZOO_REGISTER(float)
+ZOO_REGISTER(Eigen::half)
+ZOO_REGISTER(Eigen::bfloat16)
+#undef ZOO_REGISTER
+
+}  // namespace zoo::tf

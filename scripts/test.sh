@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up a virtual environment on a fresh machine, build and install keras-zoo
+# with its native libraries, install the plugin packages, and run the test
+# suite with the native path required (a broken native build fails loudly).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${ZOO_VENV:-.venv}
+python3 -m venv "$VENV"
+. "$VENV/bin/activate"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+python -m pip install -q --upgrade pip
+python -m pip install -q ".[test]"
+for plugin in plugins/*/; do
+  [ -f "$plugin/pyproject.toml" ] && python -m pip install -q "$plugin"
+done
+export TF_CPP_MIN_LOG_LEVEL=2 ZOO_REQUIRE_NATIVE=1
+exec pytest -p no:cacheprovider --rootdir=. -c pyproject.toml "$@"

@@ -1,0 +1,32 @@
+"""Shared test setup. Tests import the *installed* zoo (scripts/test.sh runs
+pytest so the source tree is not on sys.path); ZOO_REQUIRE_NATIVE=1 there makes
+a broken native build an error instead of a silent fallback."""
+
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+
+def _gpu_visible() -> bool:
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
+
+
+def pytest_collection_modifyitems(config, items):
+    if any("cuda" in item.keywords for item in items) and not _gpu_visible():
+        skip = pytest.mark.skip(reason="no CUDA GPU visible (nvidia-smi -L found none)")
+        for item in items:
+            if "cuda" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def python_exe():
+    return sys.executable

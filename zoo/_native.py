@@ -1,0 +1,190 @@
+"""Loading the native libraries, and the switch between native and reference paths.
+
+Two libraries sit beside this file after a build: ``_C`` (pybind11, numpy in and
+out) and ``_zoo_tf_ops.so`` (TensorFlow ops). Loading is lazy and remembered,
+and a failure is kept with its reason so ``zoo doctor`` can show it.
+
+``ZOO_REQUIRE_NATIVE=1`` turns any failure to load into an ImportError at the
+point of use, so CI and users can insist on the native path and never pass on
+a silent fallback. ``ZOO_NATIVE=0`` (or :func:`set_native`) selects the
+``keras.ops`` reference everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import threading
+from pathlib import Path
+
+_PKG_DIR = Path(__file__).resolve().parent
+_TF_LIB_NAME = "_zoo_tf_ops.so"
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+_use_native: bool | None = None  # None: decided by ZOO_NATIVE
+
+
+class NativeUnavailableError(ImportError):
+    """The native library was required (ZOO_REQUIRE_NATIVE=1) but could not be loaded."""
+
+
+def native_required() -> bool:
+    return os.environ.get("ZOO_REQUIRE_NATIVE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _library_dirs() -> list[Path]:
+    """Where the compiled libraries may be: beside this file, or beside zoo._C
+    (scikit-build-core's editable installs keep compiled files elsewhere)."""
+    dirs = [_PKG_DIR]
+    c = _load_c_module()
+    if c is not None and getattr(c, "__file__", None):
+        d = Path(c.__file__).resolve().parent
+        if d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
+def _load_c_module():
+    if "c" in _state:
+        return _state["c"]
+    try:
+        from zoo import _C  # type: ignore[attr-defined]
+    except ImportError as exc:  # not built, or built for another Python
+        _state["c"] = None
+        _state["c_error"] = f"{type(exc).__name__}: {exc}"
+        return None
+    _state["c"] = _C
+    return _C
+
+
+def c_module():
+    """The pybind11 module ``zoo._C``; raises NativeUnavailableError if it cannot load."""
+    with _lock:
+        mod = _load_c_module()
+    if mod is None:
+        raise NativeUnavailableError(
+            f"keras-zoo's native module zoo._C could not be loaded ({_state.get('c_error')}); "
+            "reinstall keras-zoo so that its C++ extension is built"
+        )
+    return mod
+
+
+def _load_tf_ops():
+    if "tf" in _state:
+        return _state["tf"]
+    lib = None
+    errors = []
+    for d in _library_dirs():
+        path = d / _TF_LIB_NAME
+        if not path.exists():
+            errors.append(f"{path} not found")
+            continue
+        try:
+            import tensorflow as tf
+
+            lib = tf.load_op_library(str(path))
+            _state["tf_path"] = str(path)
+            break
+        except Exception as exc:  # TF raises NotFoundError for ABI/symbol problems
+            errors.append(f"{path}: {type(exc).__name__}: {exc}")
+    _state["tf"] = lib
+    if lib is None:
+        _state["tf_error"] = "; ".join(errors) or "no candidate location"
+    return lib
+
+
+def tf_ops():
+    """The loaded TensorFlow op library, or None when unavailable.
+
+    With ZOO_REQUIRE_NATIVE=1 an unavailable library raises NativeUnavailableError.
+    """
+    with _lock:
+        lib = _load_tf_ops()
+    if lib is None and native_required():
+        raise NativeUnavailableError(
+            "ZOO_REQUIRE_NATIVE is set but the TensorFlow op library could not be loaded: "
+            f"{_state.get('tf_error')}"
+        )
+    return lib
+
+
+def tf_ops_error() -> str | None:
+    with _lock:
+        _load_tf_ops()
+    return _state.get("tf_error")  # type: ignore[return-value]
+
+
+def tf_ops_path() -> str | None:
+    return _state.get("tf_path")  # type: ignore[return-value]
+
+
+def set_native(enabled: bool | None) -> None:
+    """Use the native kernels (True), the keras.ops reference (False), or decide
+    from ZOO_NATIVE (None, the default). Affects ops built after the call."""
+    global _use_native
+    _use_native = enabled
+
+
+def native_enabled() -> bool:
+    if _use_native is not None:
+        return _use_native
+    return os.environ.get("ZOO_NATIVE", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+@contextlib.contextmanager
+def native(enabled: bool):
+    """Context manager form of :func:`set_native`."""
+    global _use_native
+    previous = _use_native
+    _use_native = enabled
+    try:
+        yield
+    finally:
+        _use_native = previous
+
+
+def use_tf_native() -> bool:
+    """True when ops should run through the TF op library: native enabled, the
+    Keras backend is TensorFlow, and the library loads (else, with
+    ZOO_REQUIRE_NATIVE, an error)."""
+    if not native_enabled():
+        return False
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return False
+    return tf_ops() is not None
+
+
+def set_isa(name: str | None) -> None:
+    """Cap the CPU kernels at an ISA ("scalar", "avx2", "avx512"); None resets to the
+    best the CPU supports. Applies to both native libraries."""
+    c = c_module()
+    if name is None:
+        c.reset_isa()
+    else:
+        c.set_isa(name)
+    if tf_ops() is not None:
+        lib = ctypes.CDLL(tf_ops_path())
+        lib.zoo_tf_set_isa.argtypes = [ctypes.c_char_p]
+        if lib.zoo_tf_set_isa(None if name is None else name.encode()) != 0:
+            raise ValueError(f"the TensorFlow op library cannot run the {name!r} kernels")
+
+
+def get_isa() -> str:
+    return c_module().get_isa()
+
+
+def status() -> dict:
+    """What ``zoo doctor`` reports about the native libraries."""
+    info: dict[str, object] = {"native_enabled": native_enabled(), "required": native_required()}
+    with _lock:
+        c = _load_c_module()
+    info["c_module"] = "loaded" if c is not None else f"not loaded: {_state.get('c_error')}"
+    if c is not None:
+        info["build"] = dict(c.build_info())
+    err = tf_ops_error()
+    info["tf_ops"] = f"loaded from {tf_ops_path()}" if err is None else f"not loaded: {err}"
+    return info

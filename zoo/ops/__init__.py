@@ -1,0 +1,7 @@
+"""Fused ops. Each has a public function, a ``*_ref`` in keras.ops that defines
+its semantics, and a native TensorFlow kernel used when available."""
+
+from zoo.ops._activations import KERNEL_ACTIVATIONS, Activation, resolve as resolve_activation
+from zoo.ops.bias_act import bias_act, bias_act_ref
+
+__all__ = ["Activation", "KERNEL_ACTIVATIONS", "bias_act", "bias_act_ref", "resolve_activation"]

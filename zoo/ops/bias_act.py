@@ -1,0 +1,141 @@
+"""Fused bias + activation: ``y = activation(x + bias)``, bias on the last axis.
+
+Three parts, as in keras.ops: the public :func:`bias_act`, a symbolic path for
+KerasTensors (:class:`BiasAct`), and the implementation that picks the
+TensorFlow op library when it is loaded and the Keras backend is TensorFlow,
+and :func:`bias_act_ref` otherwise. The reference defines the semantics; it is
+also what exports use.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from zoo import _native
+from zoo.ops._activations import Activation, apply_reference, resolve
+
+NATIVE_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def bias_act_ref(x, bias=None, activation="linear"):
+    """Reference: ``activation(x + bias)`` written with keras.ops."""
+    act = resolve(activation)
+    z = x if bias is None else ops.add(x, bias)
+    return apply_reference(z, act)
+
+
+def _check(x, bias):
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if not dtype.startswith(("float", "bfloat")):
+        raise TypeError(f"bias_act needs a floating-point x, got {dtype}")
+    if bias is None:
+        return dtype
+    bdtype = keras.backend.standardize_dtype(bias.dtype)
+    if bdtype != dtype:
+        raise TypeError(f"bias dtype {bdtype} differs from x dtype {dtype}; cast one of them")
+    if len(bias.shape) != 1:
+        raise ValueError(f"bias must be 1-D, got shape {tuple(bias.shape)}")
+    if len(x.shape) < 1:
+        raise ValueError("x must have at least one axis when a bias is given")
+    last, blen = x.shape[-1], bias.shape[0]
+    if last is not None and blen is not None and last != blen:
+        raise ValueError(f"bias has {blen} values but x's last axis is {last}")
+    return dtype
+
+
+class BiasAct(keras.Operation):
+    """Symbolic form of :func:`bias_act` for KerasTensors."""
+
+    def __init__(self, activation: Activation, name=None):
+        super().__init__(name=name)
+        self.activation = activation
+
+    def call(self, x, bias=None):
+        return _bias_act(x, bias, self.activation)
+
+    def compute_output_spec(self, x, bias=None):
+        _check(x, bias)
+        return keras.KerasTensor(x.shape, dtype=x.dtype)
+
+
+def bias_act(x, bias=None, activation="linear"):
+    """``activation(x + bias)`` in one pass, with the bias broadcast on the last axis.
+
+    Args:
+        x: float tensor of any rank.
+        bias: 1-D tensor as long as x's last axis, same dtype, or None.
+        activation: a name (``"gelu"``, ``"relu6"``, ``"leaky_relu"``...), a
+            ``keras.activations`` function, a dict such as
+            ``{"name": "relu", "max_value": 6.0}``, or an :class:`Activation`.
+
+    Returns:
+        A tensor of x's shape and dtype.
+
+    Example:
+    >>> y = zoo.ops.bias_act(x, b, activation="gelu")
+    """
+    act = resolve(activation)
+    if keras.backend.is_keras_tensor(x):
+        return BiasAct(act).symbolic_call(x, bias)
+    return _bias_act(x, bias, act)
+
+
+def _bias_act(x, bias, act: Activation):
+    x = ops.convert_to_tensor(x)
+    if bias is not None:
+        bias = ops.convert_to_tensor(bias)
+    dtype = _check(x, bias)
+    if dtype in NATIVE_DTYPES and _native.use_tf_native():
+        return _tf_bias_act(x, bias, act)
+    return bias_act_ref(x, bias, act)
+
+
+def uses_native(dtype="float32") -> bool:
+    """Whether :func:`bias_act` on ``dtype`` would run the native op right now."""
+    return keras.backend.standardize_dtype(dtype) in NATIVE_DTYPES and _native.use_tf_native()
+
+
+# --------------------------------------------------------------------------
+# TensorFlow op library path
+
+
+def _attrs(act: Activation, use_bias: bool) -> dict:
+    return {
+        "activation": act.name,
+        "alpha": float(act.alpha),
+        "max_value": 0.0 if act.max_value is None else float(act.max_value),
+        "threshold": float(act.threshold),
+        "use_bias": use_bias,
+    }
+
+
+def _tf_bias_act(x, bias, act: Activation):
+    import tensorflow as tf
+
+    lib = _native.tf_ops()
+    _register_gradients()
+    use_bias = bias is not None
+    if not use_bias:
+        bias = tf.zeros([0], dtype=x.dtype)
+    return lib.zoo_bias_act(x, bias, **_attrs(act, use_bias))
+
+
+_gradients_registered = False
+
+
+def _register_gradients():
+    global _gradients_registered
+    if _gradients_registered:
+        return
+    import tensorflow as tf
+
+    @tf.RegisterGradient("ZooBiasAct")
+    def _zoo_bias_act_grad(op, dy):
+        lib = _native.tf_ops()
+        attrs = {k: op.get_attr(k) for k in ("activation", "alpha", "max_value", "threshold",
+                                              "use_bias")}
+        dx, dbias = lib.zoo_bias_act_grad(dy, op.inputs[0], op.inputs[1], **attrs)
+        return dx, (dbias if attrs["use_bias"] else None)
+
+    _gradients_registered = True
