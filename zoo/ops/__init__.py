@@ -3,5 +3,9 @@ its semantics, and a native TensorFlow kernel used when available."""
 
 from zoo.ops._activations import KERNEL_ACTIVATIONS, Activation, resolve as resolve_activation
 from zoo.ops.bias_act import bias_act, bias_act_ref
+from zoo.ops.dense import dense, dense_ref
 
-__all__ = ["Activation", "KERNEL_ACTIVATIONS", "bias_act", "bias_act_ref", "resolve_activation"]
+__all__ = [
+    "Activation", "KERNEL_ACTIVATIONS", "bias_act", "bias_act_ref", "dense", "dense_ref",
+    "resolve_activation",
+]
