@@ -81,7 +81,8 @@ constexpr float kInvSqrt2Pi = 0.3989422804014327f;
 // TensorFlow's Relu does.
 ZOO_HD float relu(float z, float slope, float cap, float t) {
   const float pos = z > cap ? cap : z;
-  return z < t ? slope * (z - t) : (z == t && t != 0.0f ? 0.0f : pos);
+  // slope == 0 is tested so that relu(-inf) is 0, not 0 * -inf.
+  return z < t ? (slope == 0.0f ? 0.0f : slope * (z - t)) : (z == t && t != 0.0f ? 0.0f : pos);
 }
 ZOO_HD float relu_grad(float z, float slope, float cap, float t) {
   return z > t ? (z < cap ? 1.0f : 0.0f) : (z < t ? slope : 0.0f);

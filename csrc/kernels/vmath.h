@@ -113,14 +113,14 @@ ZOO_HD float sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
 ZOO_HD float tanh(float x) {
   const float e = expm1(-2.0f * abs(x));
   const float t = -e / (2.0f + e);
-  return copysign(t, x) + 0.0f * x;  // + 0*x: NaN in, NaN out
+  return copysign(t, x);  // NaN in: expm1(NaN) is NaN
 }
 
 // softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow.
 ZOO_HD float softplus(float x) {
   const float a = abs(x);
   const float mx = x > 0.0f ? x : 0.0f;
-  return mx + log1p_pos(exp(-a)) + 0.0f * x;
+  return mx + log1p_pos(exp(-a));  // NaN in: exp(NaN) is NaN
 }
 
 // erfc(z), Chebyshev fit from Numerical Recipes (erfcc): fractional error below

@@ -104,7 +104,7 @@ py::tuple bias_act_backward(py::array dy, py::array x, std::optional<py::array> 
   py::object dbias = py::none();
   BiasActBackward a;
   if (bias) {
-    py::array db(bias->dtype(), {bias->shape(0)});
+    py::array db(bias->dtype(), std::vector<py::ssize_t>{bias->shape(0)});
     a.dbias = db.mutable_data();
     dbias = db;
   }
