@@ -19,6 +19,19 @@ _LAZY = {
     "set_isa": "zoo._native",
     "get_isa": "zoo._native",
     "NativeUnavailableError": "zoo._native",
+    # model registry, weights and presets (pure Python until a model is created)
+    "ModelSpec": "zoo._registry",
+    "WeightsSpec": "zoo._registry",
+    "register_model": "zoo._registry",
+    "list_models": "zoo._registry",
+    "model_info": "zoo._registry",
+    "get_model_spec": "zoo._registry",
+    "list_plugins": "zoo._registry",
+    "plugins": "zoo._registry",
+    "create_model": "zoo._create",
+    "save_preset": "zoo.presets",
+    "load_preset": "zoo.presets",
+    "ZooError": "zoo.errors",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

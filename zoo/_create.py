@@ -1,0 +1,199 @@
+"""create_model: a registry name (or preset directory) to a Keras model, with weights.
+
+This is where keras is first imported: the registry only hands over a spec.
+When the requested ``num_classes`` differs from the pretrained head, the model is
+built as asked, a second model is built with the weights' head and loaded, and
+every layer but the head is copied across by position (Keras auto-names layers
+per process, so names differ between two builds of the same architecture; the
+order does not). The head is found by its name, ``spec.head``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from pathlib import Path
+
+from zoo import weights as weights_lib
+from zoo._registry import ModelSpec, WeightsSpec, default_registry
+from zoo.errors import UnknownModelError, WeightsError
+
+logger = logging.getLogger("zoo")
+
+# model -> how create_model built it; save_preset reads it to record the architecture.
+_ORIGINS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def model_origin(model) -> dict | None:
+    """How create_model or load_preset made ``model``: architecture, builder arguments,
+    and the labels/preprocessing of its weights (None when the head was replaced)."""
+    return _ORIGINS.get(model)
+
+
+def record_origin(model, **origin) -> None:
+    _ORIGINS[model] = origin
+
+
+def create_model(
+    name: str,
+    pretrained=False,
+    *,
+    num_classes: int | None = None,
+    input_shape=None,
+    weights=None,
+    progress: bool = True,
+    **overrides,
+):
+    """Build a registered model (or load a preset directory) as a ``keras.Model``.
+
+    Args:
+        name: ``"arch"``, ``"arch.tag"``, or the path of a directory written by
+            :func:`zoo.save_preset`.
+        pretrained: False (random init), True (the tag in ``name`` or the default
+            weights), a tag, a local file, or an http(s)/file URL (optionally with
+            ``#sha256=<hex>``).
+        num_classes: size of the head; when it differs from the pretrained head the
+            head is newly initialised and every other layer loaded.
+        input_shape: input shape without the batch axis (default: the spec's).
+        weights: a local weights file (same as ``pretrained=path``).
+        progress: show download progress.
+        **overrides: builder arguments, over the spec's ``default_kwargs``.
+    """
+    from zoo import presets
+
+    if presets.is_preset(name):
+        if pretrained not in (False, True) or weights is not None:
+            raise ValueError("a preset carries its own weights: do not pass pretrained= or weights= with it")
+        return presets.load_preset(name, num_classes=num_classes, input_shape=input_shape, **overrides)
+
+    spec, tag = default_registry().resolve(name)
+    source = _weights_source(spec, tag, pretrained, weights)
+    trained = source if isinstance(source, WeightsSpec) else (spec.get_weights(tag) if tag else None)
+    source_classes = trained.num_classes if trained is not None else None
+    if num_classes is None:
+        num_classes = source_classes if source_classes is not None else spec.default_num_classes
+    input_shape = tuple(input_shape) if input_shape is not None else spec.default_input_shape
+    kwargs = {**spec.default_kwargs, **overrides}
+
+    def build(classes):
+        return spec.resolve_builder()(input_shape=input_shape, num_classes=classes, **kwargs)
+
+    model = build(num_classes)
+    if source is not None:
+        path = weights_lib.resolve(source, progress=progress)
+        label = f"{spec.name}.{source.tag}" if isinstance(source, WeightsSpec) else str(source)
+        load_weights(model, path, build=build, num_classes=num_classes, source_classes=source_classes,
+                     head=spec.head, label=label)
+    record_origin(
+        model,
+        arch=spec.name,
+        kwargs=dict(overrides),
+        num_classes=num_classes,
+        family=spec.family,
+        task=spec.task,
+        head=spec.head,
+        weights=trained.to_dict() if trained is not None and num_classes == source_classes else None,
+        # inputs are prepared as for the pretrained weights even when the head was replaced
+        preprocessing=dict(trained.preprocessing) if trained is not None else {},
+    )
+    return model
+
+
+def _weights_source(spec: ModelSpec, tag: str | None, pretrained, weights):
+    """What to load: a WeightsSpec, a path/URL string, or None."""
+    if weights is not None:
+        if pretrained not in (False, None):
+            raise ValueError("pass either pretrained= or weights=, not both")
+        return os.fspath(weights)
+    if pretrained is None or pretrained is False:
+        return None
+    if pretrained is True:
+        if not spec.weights:
+            raise UnknownModelError(
+                f"model {spec.name!r} has no pretrained weights; create it with pretrained=False "
+                "or pass weights='path/to/file.weights.h5'"
+            )
+        return spec.get_weights(tag)
+    text = os.fspath(pretrained)
+    if text in spec.tags:
+        return spec.get_weights(text)
+    if weights_lib.is_url(text) or Path(text).expanduser().is_file():
+        return text
+    raise UnknownModelError(
+        f"pretrained={text!r} is neither a weights tag of {spec.name!r} "
+        f"({', '.join(spec.tags) or 'it has none'}), an existing file, nor an http(s)/file URL"
+    )
+
+
+def load_weights(model, path, *, build, num_classes, source_classes, head: str, label: str) -> None:
+    """Load ``path`` into ``model``, re-initialising the head when the class counts differ.
+
+    ``build(classes)`` makes another model of the same architecture; it is used to
+    hold the pretrained head while the other layers are copied across.
+    """
+    import keras
+
+    path = Path(path)
+    weights_lib.check_suffix(path)
+    rehead = source_classes is not None and num_classes != source_classes
+    if path.name.lower().endswith(".keras"):
+        source = keras.saving.load_model(path, compile=False, safe_mode=True)
+        transfer_weights(source, model, skip=head if rehead else None)
+    elif rehead:
+        source = build(source_classes)
+        _load_weights_file(source, path, label)
+        transfer_weights(source, model, skip=head)
+    else:
+        _load_weights_file(model, path, label)
+    if rehead:
+        logger.warning(
+            "%s: the pretrained head has %d classes but num_classes=%d was asked for; layer %r is newly "
+            "initialised, every other layer is loaded from %s. Train the head before using its outputs.",
+            label, source_classes, num_classes, head, path,
+        )
+
+
+def _load_weights_file(model, path: Path, label: str) -> None:
+    try:
+        model.load_weights(path)
+    except (ValueError, KeyError) as exc:
+        raise WeightsError(
+            f"{label}: {path} does not fit this model ({exc}). It was probably saved from another "
+            "architecture or configuration; check num_classes, input_shape and builder arguments."
+        ) from exc
+
+
+def transfer_weights(source, target, *, skip: str | None = None) -> None:
+    """Copy layer weights from ``source`` to ``target``, pairing layers by position.
+
+    ``skip`` names a layer (the head) that must exist in both and is left as
+    initialised in ``target``.
+    """
+    src_layers, dst_layers = source.layers, target.layers
+    if skip is not None and skip not in {layer.name for layer in dst_layers}:
+        raise WeightsError(
+            f"cannot replace the head: the model has no top-level layer named {skip!r}. The builder "
+            "must name its classifier layer as the spec's `head` field says."
+        )
+    if len(src_layers) != len(dst_layers):
+        raise WeightsError(
+            f"the pretrained model has {len(src_layers)} layers but the new one has {len(dst_layers)}: "
+            "builder arguments other than num_classes must match those the weights were trained with"
+        )
+    for src, dst in zip(src_layers, dst_layers):
+        if type(src) is not type(dst):
+            raise WeightsError(
+                f"layer {dst.name!r} is a {type(dst).__name__} but the pretrained model has a "
+                f"{type(src).__name__} there; the architectures differ"
+            )
+        if skip is not None and dst.name == skip:
+            continue
+        values = src.get_weights()
+        shapes = [tuple(v.shape) for v in dst.weights]
+        if [tuple(v.shape) for v in values] != shapes:
+            raise WeightsError(
+                f"layer {dst.name!r} has weights of shapes {shapes} but the pretrained layer has "
+                f"{[tuple(v.shape) for v in values]}"
+            )
+        dst.set_weights(values)
