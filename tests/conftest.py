@@ -30,3 +30,16 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def python_exe():
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def plugin_venv(tmp_path_factory):
+    """A venv layered on this one with the example, broken and shadowing plugins
+    pip-installed (see tests/plugin_env.py); made once per test session."""
+    from plugin_env import BROKEN_PLUGIN, EXAMPLE_PLUGIN, SHADOW_PLUGIN, PluginVenv
+
+    root = tmp_path_factory.mktemp("plugin-venv")
+    venv = PluginVenv(root / "venv", zoo_home=root / "zoo-home")
+    for plugin in (EXAMPLE_PLUGIN, BROKEN_PLUGIN, SHADOW_PLUGIN):
+        venv.install(plugin)
+    return venv

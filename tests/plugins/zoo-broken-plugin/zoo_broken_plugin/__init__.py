@@ -1,0 +1,1 @@
+"""Test plugin that cannot load (see pyproject.toml)."""
