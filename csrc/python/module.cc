@@ -146,6 +146,9 @@ py::dict build_info() {
   return d;
 }
 
+// Fused dense entry points (dense_binding.cc).
+void bind_dense(py::module_& m);
+
 }  // namespace zoo::py_binding
 
 PYBIND11_MODULE(_C, m) {
@@ -172,4 +175,5 @@ PYBIND11_MODULE(_C, m) {
       l.append(zoo::act_name(static_cast<zoo::Act>(i)));
     return l;
   });
+  bind_dense(m);
 }

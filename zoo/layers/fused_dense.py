@@ -1,4 +1,6 @@
-"""FusedDense: a drop-in for keras.layers.Dense on zoo.ops.dense."""
+"""FusedDense: a drop-in for keras.layers.Dense on zoo.ops.dense (zoo's own
+GEMM with the bias and activation fused into it, float32; tf.matmul plus the
+fused bias_act kernel where that is faster, and for float16/bfloat16)."""
 
 from __future__ import annotations
 
@@ -90,10 +92,12 @@ class FusedDense(keras.layers.Layer):
             )
         self.input_spec = keras.InputSpec(min_ndim=2, axes={-1: in_dim})
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         kernel = keras.ops.cast(self.kernel, inputs.dtype)
         bias = None if self.bias is None else keras.ops.cast(self.bias, inputs.dtype)
-        return dense(inputs, kernel, bias, self.activation)
+        # training=False (predict, evaluate) lets the native op skip saving the
+        # pre-activation that only the backward pass reads.
+        return dense(inputs, kernel, bias, self.activation, training=training)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

@@ -2,18 +2,41 @@
 (the last axis is contracted, leading axes are batch).
 
 Public :func:`dense`, reference :func:`dense_ref` in keras.ops, and the
-implementation: on the native path the matrix product runs in TensorFlow and
-the bias and activation in the fused ``bias_act`` kernel (one pass instead of
-two or three, forward and backward).
+implementation, which picks one of three paths:
+
+``"gemm"``
+    zoo's own packed GEMM (``ZooDense`` op, csrc/kernels/gemm.h) with the bias
+    and activation applied to each output tile while it is in cache. float32.
+    Backward (``ZooDenseGrad``) forms ``dz = dy * act'(z)`` and ``db`` in one
+    pass, then ``dx = dz @ W^T`` and ``dW = x^T @ dz`` on the same GEMM core.
+    For non-linear activations the forward also writes the pre-activation
+    ``z`` for the backward pass (in training; with ``training=False`` it does
+    not, and a gradient, if one is taken anyway, recomputes ``z``).
+``"matmul"``
+    ``tf.matmul`` followed by the fused native ``bias_act`` kernel. Used for
+    float16/bfloat16, and for float32 shapes where the benchmark
+    (benchmarks/RESULTS.md, "Fused dense") shows TensorFlow's matmul ahead.
+``"reference"``
+    :func:`dense_ref` (no native library, another Keras backend, float64...).
+
+The automatic choice can be overridden with ``ZOO_DENSE_PATH=gemm|matmul|auto``
+or :func:`set_dense_path` / :func:`dense_path` (for tests and benchmarks).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import keras
 from keras import ops
 
+from zoo import _native
 from zoo.ops._activations import Activation, resolve
-from zoo.ops.bias_act import _bias_act, bias_act_ref, uses_native
+from zoo.ops.bias_act import _attrs, _bias_act, bias_act_ref, uses_native
+
+_PATHS = ("auto", "gemm", "matmul")
+_path_override: str | None = None
 
 
 def dense_ref(x, kernel, bias=None, activation="linear"):
@@ -21,9 +44,47 @@ def dense_ref(x, kernel, bias=None, activation="linear"):
     return bias_act_ref(ops.matmul(x, kernel), bias, activation)
 
 
+def set_dense_path(path: str | None) -> None:
+    """Force the float32 native path: ``"gemm"``, ``"matmul"``, or ``"auto"``/None
+    (the benchmark-backed rule of :func:`gemm_preferred`)."""
+    global _path_override
+    if path is not None and path not in _PATHS:
+        raise ValueError(f"dense path must be one of {', '.join(_PATHS)}, got {path!r}")
+    _path_override = path
+
+
+@contextlib.contextmanager
+def dense_path(path: str | None):
+    """Context manager form of :func:`set_dense_path`."""
+    previous = _path_override
+    set_dense_path(path)
+    try:
+        yield
+    finally:
+        set_dense_path(previous)
+
+
+def _forced_path() -> str:
+    path = _path_override or os.environ.get("ZOO_DENSE_PATH", "auto").strip().lower() or "auto"
+    if path not in _PATHS:
+        raise ValueError(f"ZOO_DENSE_PATH must be one of {', '.join(_PATHS)}, got {path!r}")
+    return path
+
+
+def gemm_preferred(m, k, n) -> bool:
+    """The dispatch rule for float32: True where zoo's GEMM beat ``tf.matmul`` +
+    native ``bias_act`` in benchmarks/bench_dense.py (forward and
+    forward+backward). ``m`` (rows of x after flattening) may be None when the
+    batch size is not known while tracing.
+    """
+    if k is None or n is None:
+        return True
+    return True
+
+
 def _check(x, kernel, bias):
     if len(kernel.shape) != 2:
-        raise ValueError(f"kernel must be 2-D (in, out), got shape {tuple(kernel.shape)}")
+        raise ValueError(f"kernel must be 2-D (in, units), got shape {tuple(kernel.shape)}")
     if len(x.shape) < 1:
         raise ValueError("x must have at least one axis")
     k_in, units = kernel.shape
@@ -39,49 +100,128 @@ def _check(x, kernel, bias):
             raise ValueError(f"bias has {bias.shape[0]} values but kernel has {units} units")
     xd = keras.backend.standardize_dtype(x.dtype)
     kd = keras.backend.standardize_dtype(kernel.dtype)
+    if not xd.startswith(("float", "bfloat")):
+        raise TypeError(f"dense needs floating-point inputs, got x dtype {xd}")
     if xd != kd:
         raise TypeError(f"x dtype {xd} differs from kernel dtype {kd}; cast one of them")
+    if bias is not None:
+        bd = keras.backend.standardize_dtype(bias.dtype)
+        if bd != xd:
+            raise TypeError(f"bias dtype {bd} differs from x dtype {xd}; cast one of them")
+    return xd
 
 
 class Dense(keras.Operation):
     """Symbolic form of :func:`dense` for KerasTensors."""
 
-    def __init__(self, activation: Activation, name=None):
+    def __init__(self, activation: Activation, training=None, name=None):
         super().__init__(name=name)
         self.activation = activation
+        self.training = training
 
     def call(self, x, kernel, bias=None):
-        return _dense(x, kernel, bias, self.activation)
+        return _dense(x, kernel, bias, self.activation, self.training)
 
     def compute_output_spec(self, x, kernel, bias=None):
         _check(x, kernel, bias)
         return keras.KerasTensor(tuple(x.shape[:-1]) + (kernel.shape[1],), dtype=x.dtype)
 
 
-def dense(x, kernel, bias=None, activation="linear"):
-    """``activation(x @ kernel + bias)`` with a fused bias+activation epilogue.
+def dense(x, kernel, bias=None, activation="linear", training=None):
+    """``activation(x @ kernel + bias)`` with the bias and activation fused into
+    the matrix product.
 
     Args:
         x: float tensor (..., in).
         kernel: (in, units), x's dtype.
         bias: (units,) or None.
         activation: as for :func:`zoo.ops.bias_act`.
+        training: False when no gradient will be taken (inference): the
+            native path then skips saving the pre-activation.
 
     Returns:
         (..., units), x's dtype.
+
+    Example:
+    >>> y = zoo.ops.dense(x, kernel, bias, activation="gelu")
     """
     act = resolve(activation)
     if keras.backend.is_keras_tensor(x):
-        return Dense(act).symbolic_call(x, kernel, bias)
-    return _dense(x, kernel, bias, act)
+        return Dense(act, training).symbolic_call(x, kernel, bias)
+    return _dense(x, kernel, bias, act, training)
 
 
-def _dense(x, kernel, bias, act: Activation):
+def choose_path(x_shape, kernel_shape, dtype) -> str:
+    """Which path :func:`dense` takes for these static shapes and dtype:
+    ``"gemm"``, ``"matmul"`` or ``"reference"``."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    if not uses_native(dtype):
+        return "reference"
+    if dtype != "float32":
+        return "matmul"
+    forced = _forced_path()
+    if forced != "auto":
+        return forced
+    k, n = kernel_shape
+    m = 1
+    for d in x_shape[:-1]:
+        m = None if (m is None or d is None) else m * d
+    return "gemm" if gemm_preferred(m, k, n) else "matmul"
+
+
+def _dense(x, kernel, bias, act: Activation, training=None):
     x = ops.convert_to_tensor(x)
     kernel = ops.convert_to_tensor(kernel)
     if bias is not None:
         bias = ops.convert_to_tensor(bias)
-    _check(x, kernel, bias)
-    if not uses_native(x.dtype):
-        return dense_ref(x, kernel, bias, act)
-    return _bias_act(ops.matmul(x, kernel), bias, act)
+    dtype = _check(x, kernel, bias)
+    path = choose_path(tuple(x.shape), tuple(kernel.shape), dtype)
+    if path == "gemm":
+        return _tf_dense(x, kernel, bias, act, save_preact=training is not False)
+    if path == "matmul":
+        return _bias_act(ops.matmul(x, kernel), bias, act)
+    return dense_ref(x, kernel, bias, act)
+
+
+def uses_gemm(x_shape, kernel_shape, dtype="float32") -> bool:
+    """Whether :func:`dense` would run zoo's own GEMM for these shapes right now."""
+    return choose_path(tuple(x_shape), tuple(kernel_shape), dtype) == "gemm"
+
+
+# --------------------------------------------------------------------------
+# TensorFlow op library path
+
+
+def _tf_dense(x, kernel, bias, act: Activation, save_preact=True):
+    import tensorflow as tf
+
+    lib = _native.tf_ops()
+    _register_gradients()
+    use_bias = bias is not None
+    if not use_bias:
+        bias = tf.zeros([0], dtype=x.dtype)
+    y, _ = lib.zoo_dense(x, kernel, bias, save_preact=save_preact, **_attrs(act, use_bias))
+    return y
+
+
+_gradients_registered = False
+
+
+def _register_gradients():
+    global _gradients_registered
+    if _gradients_registered:
+        return
+    import tensorflow as tf
+
+    @tf.RegisterGradient("ZooDense")
+    def _zoo_dense_grad(op, dy, _dpreact):
+        # The pre-activation output is internal (never returned by dense), so
+        # no gradient flows into it.
+        lib = _native.tf_ops()
+        attrs = {k: op.get_attr(k) for k in ("activation", "alpha", "max_value", "threshold",
+                                              "use_bias")}
+        x, kernel, bias = op.inputs
+        dx, dkernel, dbias = lib.zoo_dense_grad(dy, x, kernel, bias, op.outputs[1], **attrs)
+        return dx, dkernel, (dbias if attrs["use_bias"] else None)
+
+    _gradients_registered = True

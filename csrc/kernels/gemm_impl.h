@@ -1,0 +1,269 @@
+// Per-ISA body of the GEMM (see gemm.h for the loop nest). Included by
+// gemm_scalar.cc, gemm_avx2.cc and gemm_avx512.cc, each compiled with its own
+// -m flags and defining ZOO_ISA_NS; the register tile and cache blocking are
+// template parameters chosen in those files.
+//
+// Packed layouts (both zero-padded to whole panels, so the microkernel never
+// branches on edges inside its K loop):
+//   A block (mc x kc): panels of MR rows; panel r holds, for each p, the MR
+//                      values A(i0 + r*MR .. +MR, p) next to each other.
+//   B slab  (kc x nc): panels of NR columns; panel q holds, for each p, the NR
+//                      values B(p, j0 + q*NR .. +NR) next to each other.
+// The microkernel then reads one broadcast of A and NR/W vectors of B per p.
+#pragma once
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "activation.h"
+#include "gemm.h"
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#ifndef ZOO_ISA_NS
+#error "define ZOO_ISA_NS before including gemm_impl.h"
+#endif
+
+namespace zoo::ZOO_ISA_NS {
+namespace gemm_detail {
+
+// ----------------------------------------------------------------------------
+// The few vector operations the microkernel needs, for this TU's ISA.
+
+#if defined(__AVX512F__)
+using V = __m512;
+constexpr int kW = 16;
+inline V vzero() { return _mm512_setzero_ps(); }
+inline V vload(const float* p) { return _mm512_loadu_ps(p); }
+inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
+inline V vbcast(const float* p) { return _mm512_set1_ps(*p); }
+inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+inline V vadd(V a, V b) { return _mm512_add_ps(a, b); }
+#elif defined(__AVX2__)
+using V = __m256;
+constexpr int kW = 8;
+inline V vzero() { return _mm256_setzero_ps(); }
+inline V vload(const float* p) { return _mm256_loadu_ps(p); }
+inline void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
+inline V vbcast(const float* p) { return _mm256_broadcast_ss(p); }
+inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+inline V vadd(V a, V b) { return _mm256_add_ps(a, b); }
+#else
+// Portable path: one float per "vector"; the compiler may still use SSE2.
+using V = float;
+constexpr int kW = 1;
+inline V vzero() { return 0.0f; }
+inline V vload(const float* p) { return *p; }
+inline void vstore(float* p, V v) { *p = v; }
+inline V vbcast(const float* p) { return *p; }
+inline V vfma(V a, V b, V c) { return a * b + c; }
+inline V vadd(V a, V b) { return a + b; }
+#endif
+
+// ----------------------------------------------------------------------------
+// Per-thread packing buffers, grown on demand and kept: a GEMM call should not
+// pay for allocation, and 64-byte alignment keeps each panel row in one line.
+
+struct Scratch {
+  float* p = nullptr;
+  size_t cap = 0;
+  ~Scratch() { std::free(p); }
+  float* get(size_t floats) {
+    if (floats > cap) {
+      std::free(p);
+      const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+      p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!p) throw std::bad_alloc();
+      cap = bytes / sizeof(float);
+    }
+    return p;
+  }
+};
+
+// ----------------------------------------------------------------------------
+// Packing.
+
+template <int MR>
+void pack_a(const Gemm& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* __restrict dst) {
+  for (int64_t r0 = 0; r0 < mc; r0 += MR, dst += MR * kc) {
+    const int rows = static_cast<int>(std::min<int64_t>(MR, mc - r0));
+    if (g.trans_a) {
+      // A(i, p) = a[p * lda + i]: each p gives `rows` contiguous values.
+      const float* src = g.a + p0 * g.lda + i0 + r0;
+      for (int64_t p = 0; p < kc; ++p, src += g.lda) {
+        float* d = dst + p * MR;
+        for (int r = 0; r < rows; ++r) d[r] = src[r];
+        for (int r = rows; r < MR; ++r) d[r] = 0.0f;
+      }
+    } else {
+      // Rows are contiguous along p: read each row once, scatter with stride MR.
+      for (int r = 0; r < rows; ++r) {
+        const float* __restrict src = g.a + (i0 + r0 + r) * g.lda + p0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * MR + r] = src[p];
+      }
+      for (int r = rows; r < MR; ++r)
+        for (int64_t p = 0; p < kc; ++p) dst[p * MR + r] = 0.0f;
+    }
+  }
+}
+
+template <int NR>
+void pack_b(const Gemm& g, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float* __restrict dst) {
+  for (int64_t c0 = 0; c0 < nc; c0 += NR, dst += NR * kc) {
+    const int cols = static_cast<int>(std::min<int64_t>(NR, nc - c0));
+    if (!g.trans_b) {
+      // B(p, j) = b[p * ldb + j]: each p gives `cols` contiguous values.
+      const float* src = g.b + p0 * g.ldb + j0 + c0;
+      if (cols == NR) {
+        for (int64_t p = 0; p < kc; ++p, src += g.ldb) std::memcpy(dst + p * NR, src, NR * sizeof(float));
+      } else {
+        for (int64_t p = 0; p < kc; ++p, src += g.ldb) {
+          float* d = dst + p * NR;
+          for (int c = 0; c < cols; ++c) d[c] = src[c];
+          for (int c = cols; c < NR; ++c) d[c] = 0.0f;
+        }
+      }
+    } else {
+      // B(p, j) = b[j * ldb + p]: columns of B are rows in memory.
+      for (int c = 0; c < cols; ++c) {
+        const float* __restrict src = g.b + (j0 + c0 + c) * g.ldb + p0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * NR + c] = src[p];
+      }
+      for (int c = cols; c < NR; ++c)
+        for (int64_t p = 0; p < kc; ++p) dst[p * NR + c] = 0.0f;
+    }
+  }
+}
+
+// ----------------------------------------------------------------------------
+// Microkernel: the MR x NR tile C(ct) (+)= Apanel @ Bpanel over kc, held in
+// MR * NR / kW accumulators. Only m x n of the tile are stored (edges).
+
+template <int MR, int NV>
+inline void micro(int64_t kc, const float* __restrict a, const float* __restrict b,
+                  float* __restrict c, int64_t ldc, int m, int n, bool accumulate) {
+  constexpr int NR = NV * kW;
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[i][j] = vzero();
+
+  for (int64_t p = 0; p < kc; ++p) {
+    V bv[NV];
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * kW);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V av = vbcast(a + i);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);
+    }
+    a += MR;
+    b += NR;
+  }
+
+  if (m == MR && n == NR) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) {
+        float* cp = c + i * ldc + j * kW;
+        vstore(cp, accumulate ? vadd(vload(cp), acc[i][j]) : acc[i][j]);
+      }
+    return;
+  }
+  // Edge tile: spill to the stack, copy the valid part.
+  alignas(64) float t[MR * NR];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) vstore(t + i * NR + j * kW, acc[i][j]);
+  for (int i = 0; i < m; ++i) {
+    float* cr = c + i * ldc;
+    const float* tr = t + i * NR;
+    if (accumulate) {
+      for (int j = 0; j < n; ++j) cr[j] += tr[j];
+    } else {
+      for (int j = 0; j < n; ++j) cr[j] = tr[j];
+    }
+  }
+}
+
+// ----------------------------------------------------------------------------
+// Epilogue on one finished m x n tile of C (in L1): bias, pre-activation copy,
+// activation. Instantiated per activation so the inner loops have no switch.
+
+using EpilogueFn = void (*)(float*, int64_t, int, int, const float*, float*, int64_t,
+                            const ActParams&);
+
+template <Act K>
+void epilogue_t(float* c, int64_t ldc, int m, int n, const float* __restrict bias,
+                float* z, int64_t ldz, const ActParams& prm) {
+  for (int i = 0; i < m; ++i) {
+    float* __restrict row = c + i * ldc;
+    if (bias) {
+#pragma omp simd
+      for (int j = 0; j < n; ++j) row[j] += bias[j];
+    }
+    if (z) std::memcpy(z + i * ldz, row, static_cast<size_t>(n) * sizeof(float));
+    if constexpr (K != Act::linear) {
+#pragma omp simd
+      for (int j = 0; j < n; ++j) row[j] = act::forward<K>(row[j], prm);
+    }
+  }
+}
+
+inline EpilogueFn pick_epilogue(const Gemm& g) {
+  if (g.act.kind == Act::linear && !g.bias && !g.preact) return nullptr;
+  return dispatch_act(g.act.kind, [](auto k) -> EpilogueFn { return &epilogue_t<decltype(k)::value>; });
+}
+
+// ----------------------------------------------------------------------------
+// The blocked loop nest over one C block [i0, i1) x [j0, j1).
+
+template <int MR, int NV, int64_t MC, int64_t KC, int64_t NC>
+void block(const Gemm& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  static_assert(MC % MR == 0, "MC must be a multiple of MR");
+  constexpr int NR = NV * kW;
+  static_assert(NC % NR == 0, "NC must be a multiple of NR");
+  thread_local Scratch a_buf, b_buf;
+  float* abuf = a_buf.get(static_cast<size_t>(MC * KC));
+  float* bbuf = b_buf.get(static_cast<size_t>(KC * NC));
+  const EpilogueFn epi = pick_epilogue(g);
+
+  for (int64_t jc = j0; jc < j1; jc += NC) {
+    const int64_t nc = std::min(NC, j1 - jc);
+    // K == 0 still takes one pass (kc = 0) so C gets zeros and the epilogue.
+    for (int64_t pc = 0;; pc += KC) {
+      const int64_t kc = std::min(KC, g.k - pc);
+      const bool first = pc == 0, last = pc + KC >= g.k;
+      pack_b<NR>(g, pc, kc, jc, nc, bbuf);
+      for (int64_t ic = i0; ic < i1; ic += MC) {
+        const int64_t mc = std::min(MC, i1 - ic);
+        pack_a<MR>(g, ic, mc, pc, kc, abuf);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+          const float* bp = bbuf + jr * kc;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int m = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+            const int64_t row = ic + ir, col = jc + jr;
+            float* ct = g.c + row * g.ldc + col;
+            micro<MR, NV>(kc, abuf + ir * kc, bp, ct, g.ldc, m, n, !first);
+            if (last && epi)
+              epi(ct, g.ldc, m, n, g.bias ? g.bias + col : nullptr,
+                  g.preact ? g.preact + row * g.ldp + col : nullptr, g.ldp, g.act);
+          }
+        }
+      }
+      if (last) break;
+    }
+  }
+}
+
+}  // namespace gemm_detail
+}  // namespace zoo::ZOO_ISA_NS
