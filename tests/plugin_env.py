@@ -71,8 +71,8 @@ class PluginVenv:
         """Run the ``zoo`` command in this environment."""
         return self.run(["-m", "zoo", *args], timeout=timeout, **env)
 
-    def python_json(self, code: str, *, timeout=240, **env):
+    def python_json(self, code: str, *, timeout=240, cwd=None, **env):
         """Run ``code`` (which prints one JSON document last) and return it."""
-        result = self.run(["-c", code], timeout=timeout, **env)
+        result = self.run(["-c", code], timeout=timeout, cwd=cwd, **env)
         assert result.returncode == 0, f"child failed:\n{result.stdout}\n{result.stderr}"
         return json.loads(result.stdout.strip().splitlines()[-1])
