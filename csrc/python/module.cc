@@ -124,6 +124,12 @@ py::tuple bias_act_backward(py::array dy, py::array x, std::optional<py::array> 
   return py::make_tuple(dx, dbias);
 }
 
+#if defined(ZOO_WITH_CUDA)
+// zoo._C.cuda and the CUDA keys of build_info (cuda_binding.cc).
+void bind_cuda(py::module_& m);
+void add_cuda_build_info(py::dict& d);
+#endif
+
 py::dict build_info() {
   py::dict d;
   d["version"] = ZOO_VERSION;
@@ -139,6 +145,7 @@ py::dict build_info() {
   d["isa_active"] = isa_name(active_isa());
 #if defined(ZOO_WITH_CUDA)
   d["cuda"] = true;
+  add_cuda_build_info(d);  // cuda_archs, cuda_devices
 #else
   d["cuda"] = false;
 #endif
@@ -176,4 +183,7 @@ PYBIND11_MODULE(_C, m) {
     return l;
   });
   bind_dense(m);
+#if defined(ZOO_WITH_CUDA)
+  bind_cuda(m);
+#endif
 }
