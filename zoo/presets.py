@@ -23,21 +23,20 @@ from importlib import resources
 from pathlib import Path
 
 from zoo.errors import PresetError
-from zoo.weights import sha256_file, verify
+from zoo.weights import parse_resource, sha256_file, verify
 
 PRESET_FORMAT = 1
 METADATA_FILE = "metadata.json"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
-_RESOURCE_RE = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(.+)$")
 
 
 def preset_path(ref: str | os.PathLike) -> Path:
     """A preset directory from a path or a package resource ``"package:relative/dir"``."""
     text = os.fspath(ref)
-    match = _RESOURCE_RE.match(text)
-    if match and not Path(text).exists():
-        package, rel = match.groups()
+    resource = parse_resource(text)
+    if resource and not Path(text).exists():
+        package, rel = resource
         root = resources.files(package).joinpath(*rel.split("/"))
         if not isinstance(root, Path):
             raise PresetError(f"preset {text} is inside a zip archive; install its package unzipped")

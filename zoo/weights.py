@@ -80,6 +80,12 @@ def verify(path: str | os.PathLike, sha256: str, *, what: str = "weights file") 
         )
 
 
+def parse_resource(ref: str) -> tuple[str, str] | None:
+    """``"package.module:relative/path"`` -> (package, relative path); None for anything else."""
+    match = _RESOURCE_RE.match(ref)
+    return match.groups() if match else None
+
+
 def check_suffix(path: str | os.PathLike) -> None:
     name = os.fspath(path).lower()
     if not name.endswith(WEIGHT_SUFFIXES):
@@ -128,7 +134,7 @@ def resolve(weights, *, progress: bool = True) -> Path:
 def _resolve_spec(spec, *, progress: bool) -> Path:
     tried = []
     if spec.file:
-        local = _package_resource(spec.file) if _RESOURCE_RE.match(spec.file) else Path(spec.file).expanduser()
+        local = _package_resource(spec.file) if parse_resource(spec.file) else Path(spec.file).expanduser()
         if local is not None and local.is_file():
             check_suffix(local)
             verify(local, spec.sha256, what=f"weights {spec.tag!r} file")
@@ -144,7 +150,7 @@ def _resolve_spec(spec, *, progress: bool) -> Path:
 
 def _package_resource(ref: str) -> Path | None:
     """``"pkg.module:rel/path"`` as a file on disk (copied out of a zip into the cache if need be)."""
-    package, rel = _RESOURCE_RE.match(ref).groups()
+    package, rel = parse_resource(ref)
     try:
         root = resources.files(package)
     except ModuleNotFoundError:
