@@ -26,14 +26,30 @@ constexpr int64_t kTile = 512;
 // ----------------------------------------------------------------------------
 // Activation over a float32 buffer.
 
+// Plain relu (no slope, cap or threshold) is by far the most common relu:
+// it gets a one-instruction loop instead of the general formula's selects.
+inline bool plain_relu(const ActParams& p) {
+  return p.alpha == 0.0f && p.threshold == 0.0f && p.max_value == vm::kInf;
+}
+
 template <Act K>
 void act_forward_t(float* __restrict z, int64_t n, const ActParams& p) {
+  if (K == Act::relu && plain_relu(p)) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) z[i] = z[i] < 0.0f ? 0.0f : z[i];
+    return;
+  }
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) z[i] = act::forward<K>(z[i], p);
 }
 
 template <Act K>
 void act_backward_t(float* __restrict g, const float* __restrict z, int64_t n, const ActParams& p) {
+  if (K == Act::relu && plain_relu(p)) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) g[i] = z[i] > 0.0f ? g[i] : 0.0f;
+    return;
+  }
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) g[i] = g[i] * act::derivative<K>(z[i], p);
 }

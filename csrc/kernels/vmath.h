@@ -103,7 +103,9 @@ ZOO_HD float log(float x) {
 ZOO_HD float log1p_pos(float x) {
   const float u = 1.0f + x;
   const float corr = (u - 1.0f) - x;  // rounding error of u
-  const float l = log(u) - corr / u;
+  // corr / u, with 1/u ~ 2 - u: corr is below one ulp of 1, and the
+  // approximation's error (corr * (u-1)^2) stays under an ulp of the result.
+  const float l = log(u) - corr * (2.0f - u);
   return u == 1.0f ? x : l;
 }
 
