@@ -60,6 +60,32 @@ struct alignas(16) Pack {
   T v[kSize];
 };
 
+// V elements at p into registers and back: one 16-byte access when V > 1
+// (the host checked the alignment), a plain one otherwise.
+template <typename T, int V>
+__device__ __forceinline__ void load_pack(const T* p, T (&r)[V]) {
+  if constexpr (V > 1) {
+    static_assert(V == Pack<T>::kSize, "a pack is 16 bytes");
+    const Pack<T> pk = *reinterpret_cast<const Pack<T>*>(p);
+#pragma unroll
+    for (int k = 0; k < V; ++k) r[k] = pk.v[k];
+  } else {
+    r[0] = p[0];
+  }
+}
+
+template <typename T, int V>
+__device__ __forceinline__ void store_pack(T* p, const T (&r)[V]) {
+  if constexpr (V > 1) {
+    Pack<T> pk;
+#pragma unroll
+    for (int k = 0; k < V; ++k) pk.v[k] = r[k];
+    *reinterpret_cast<Pack<T>*>(p) = pk;
+  } else {
+    p[0] = r[0];
+  }
+}
+
 template <typename Fn>
 void dispatch_dtype(DType dt, Fn&& fn) {
   switch (dt) {
@@ -96,30 +122,16 @@ forward_kernel(const T* x, const T* __restrict__ bias, T* y, int64_t n, int64_t 
   const int64_t packs = n / V;
   for (int64_t q = first; q < packs; q += stride) {
     const int64_t i = q * V;
-    T in[V];
-    if constexpr (V > 1) {
-      const Pack<T> pk = *reinterpret_cast<const Pack<T>*>(x + i);
-#pragma unroll
-      for (int k = 0; k < V; ++k) in[k] = pk.v[k];
-    } else {
-      in[0] = x[i];
-    }
+    T in[V], out[V];
+    load_pack<T, V>(x + i, in);
     int64_t c = i % channels;
-    T out[V];
 #pragma unroll
     for (int k = 0; k < V; ++k) {
       const float z = to_f32(in[k]) + (bias ? to_f32(bias[c]) : 0.0f);
       out[k] = from_f32<T>(act::forward<K>(z, p));
       c = c + 1 == channels ? 0 : c + 1;
     }
-    if constexpr (V > 1) {
-      Pack<T> pk;
-#pragma unroll
-      for (int k = 0; k < V; ++k) pk.v[k] = out[k];
-      *reinterpret_cast<Pack<T>*>(y + i) = pk;
-    } else {
-      y[i] = out[0];
-    }
+    store_pack<T, V>(y + i, out);
   }
   // The last n % V elements, one per thread.
   for (int64_t i = packs * V + first; i < n; i += stride) {
@@ -137,35 +149,17 @@ backward_kernel(const T* dy, const T* x, const T* __restrict__ bias, T* dx, int6
   const int64_t packs = n / V;
   for (int64_t q = first; q < packs; q += stride) {
     const int64_t i = q * V;
-    T xin[V], gin[V];
-    if constexpr (V > 1) {
-      const Pack<T> px = *reinterpret_cast<const Pack<T>*>(x + i);
-      const Pack<T> pg = *reinterpret_cast<const Pack<T>*>(dy + i);
-#pragma unroll
-      for (int k = 0; k < V; ++k) {
-        xin[k] = px.v[k];
-        gin[k] = pg.v[k];
-      }
-    } else {
-      xin[0] = x[i];
-      gin[0] = dy[i];
-    }
+    T xin[V], gin[V], out[V];
+    load_pack<T, V>(x + i, xin);
+    load_pack<T, V>(dy + i, gin);
     int64_t c = i % channels;
-    T out[V];
 #pragma unroll
     for (int k = 0; k < V; ++k) {
       const float z = to_f32(xin[k]) + (bias ? to_f32(bias[c]) : 0.0f);
       out[k] = from_f32<T>(to_f32(gin[k]) * act::derivative<K>(z, p));
       c = c + 1 == channels ? 0 : c + 1;
     }
-    if constexpr (V > 1) {
-      Pack<T> pk;
-#pragma unroll
-      for (int k = 0; k < V; ++k) pk.v[k] = out[k];
-      *reinterpret_cast<Pack<T>*>(dx + i) = pk;
-    } else {
-      dx[i] = out[0];
-    }
+    store_pack<T, V>(dx + i, out);
   }
   for (int64_t i = packs * V + first; i < n; i += stride) {
     const float z = to_f32(x[i]) + (bias ? to_f32(bias[i % channels]) : 0.0f);
@@ -222,22 +216,16 @@ backward_dbias_kernel(const T* dy, const T* x, const T* __restrict__ bias, T* dx
   if (col0 < channels) {
     for (int64_t r = slab * rows_per_slab + threadIdx.y; r < r_end; r += kRowsPerBlock) {
       const int64_t i = r * channels + col0;
-      if constexpr (V > 1) {
-        const Pack<T> px = *reinterpret_cast<const Pack<T>*>(x + i);
-        const Pack<T> pg = *reinterpret_cast<const Pack<T>*>(dy + i);
-        Pack<T> out;
+      T xin[V], gin[V], out[V];
+      load_pack<T, V>(x + i, xin);
+      load_pack<T, V>(dy + i, gin);
 #pragma unroll
-        for (int k = 0; k < V; ++k) {
-          const float g = to_f32(pg.v[k]) * act::derivative<K>(to_f32(px.v[k]) + b[k], p);
-          out.v[k] = from_f32<T>(g);
-          acc[k] += g;
-        }
-        *reinterpret_cast<Pack<T>*>(dx + i) = out;
-      } else {
-        const float g = to_f32(dy[i]) * act::derivative<K>(to_f32(x[i]) + b[0], p);
-        dx[i] = from_f32<T>(g);
-        acc[0] += g;
+      for (int k = 0; k < V; ++k) {
+        const float g = to_f32(gin[k]) * act::derivative<K>(to_f32(xin[k]) + b[k], p);
+        out[k] = from_f32<T>(g);
+        acc[k] += g;
       }
+      store_pack<T, V>(dx + i, out);
     }
   }
 #pragma unroll
