@@ -131,8 +131,15 @@ def test_package_writes_a_plugin_project(preset, tmp_path):
         packaging.package_preset(path, tmp_path / "out", name="zoo-pets")
 
 
-def test_packaged_preset_pip_installs_and_loads_pretrained(plugin_venv, tmp_path):
-    """The spaCy-style workflow: fine-tune, save a preset, `zoo package`, pip install, create_model."""
+def test_packaged_preset_pip_installs_and_loads_pretrained(tmp_path):
+    """The spaCy-style workflow: fine-tune, save a preset, `zoo package`, pip install, create_model.
+
+    In a venv of its own, so the packaged model does not show up in other tests' listings.
+    """
+    from plugin_env import EXAMPLE_PLUGIN, PluginVenv
+
+    plugin_venv = PluginVenv(tmp_path / "venv", zoo_home=tmp_path / "zoo-home")
+    plugin_venv.install(EXAMPLE_PLUGIN)
     workdir = tmp_path / "work"
     workdir.mkdir()
     train = (

@@ -34,10 +34,11 @@ def predict_command(name, input_file, pretrained, weights, num_classes, key, top
 
     from zoo._create import create_model, model_origin
 
+    raw = _read_file(Path(input_file), key)  # bad input fails before the model is built
     model = create_model(name, parse_pretrained(pretrained), weights=weights, num_classes=num_classes)
     origin = model_origin(model) or {}
     trained = origin.get("weights") or {}
-    x = _read_input(Path(input_file), model.input_shape, key)
+    x = _fit_to_model(raw, model.input_shape)
     x = _preprocess(x, origin.get("preprocessing") or {})
     y = np.asarray(model.predict(x, verbose=0))
 
@@ -59,10 +60,10 @@ def predict_command(name, input_file, pretrained, weights, num_classes, key, top
         out.print(str(y))
 
 
-def _read_input(path: Path, input_shape, key: str | None):
+def _read_file(path: Path, key: str | None):
+    """The file's data: ("array", ndarray) for .npz/.csv rows, ("image", encoded bytes) for images."""
     import numpy as np
 
-    dims = tuple(input_shape[1:])
     suffix = path.suffix.lower()
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:
@@ -71,16 +72,25 @@ def _read_input(path: Path, input_shape, key: str | None):
                 key = "x" if "x" in names else (names[0] if len(names) == 1 else None)
             if key not in names:
                 raise click.UsageError(f"{path} holds arrays {names}; choose one with --key")
-            x = data[key].astype("float32")
-        return x[None] if x.ndim == len(dims) else x
+            return "npz", data[key].astype("float32")
     if suffix == ".csv":
-        x = _read_csv(path)
-        if x.shape[1:] != dims and None not in dims and x.shape[1] == int(np.prod(dims)):
-            x = x.reshape((-1, *dims))  # each row is one flattened sample
-        return x
+        return "csv", _read_csv(path)
     if suffix in IMAGE_SUFFIXES:
-        return _read_image(path, dims)
+        return "image", path.read_bytes()
     raise click.UsageError(f"{path}: expected an image ({', '.join(sorted(IMAGE_SUFFIXES))}), .csv or .npz file")
+
+
+def _fit_to_model(raw, input_shape):
+    """Shape the file's data as a batch for the model's input."""
+    import numpy as np
+
+    kind, data = raw
+    dims = tuple(input_shape[1:])
+    if kind == "image":
+        return _decode_image(data, dims)
+    if kind == "csv" and data.shape[1:] != dims and None not in dims and data.shape[1] == int(np.prod(dims)):
+        return data.reshape((-1, *dims))  # each row is one flattened sample
+    return data[None] if data.ndim == len(dims) else data
 
 
 def _read_csv(path: Path):
@@ -92,13 +102,13 @@ def _read_csv(path: Path):
         return np.loadtxt(path, delimiter=",", ndmin=2, dtype="float32", skiprows=1)
 
 
-def _read_image(path: Path, dims):
+def _decode_image(encoded: bytes, dims):
     import tensorflow as tf
 
     if len(dims) != 3:
         raise click.UsageError(f"the model takes inputs of shape {dims}, not images")
     height, width, channels = dims
-    image = tf.io.decode_image(tf.io.read_file(str(path)), channels=channels, expand_animations=False)
+    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
     if height is not None and width is not None:
         image = tf.image.resize(image, (height, width))
     return tf.cast(image, "float32").numpy()[None]
