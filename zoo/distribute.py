@@ -1,0 +1,164 @@
+"""Running zoo training on tf.distribute, and surviving interruption.
+
+keras-zoo has no distributed engine of its own: a fine-tune scales out through
+TensorFlow's strategies and resumes through Keras' BackupAndRestore.
+
+- ``"none"``: the default strategy (one device).
+- ``"mirrored"``: MirroredStrategy, every local device (GPUs, or logical CPUs).
+- ``"multi-worker"``: MultiWorkerMirroredStrategy across hosts, configured by
+  the ``TF_CONFIG`` environment variable of each worker.
+
+Models must be built and compiled inside ``strategy.scope()``; Keras' ``fit``
+then splits each global batch across replicas, shards datasets across workers
+and sums the gradients. zoo's native ops run per replica like any TF op.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+STRATEGY_NAMES = ("none", "mirrored", "multi-worker")
+
+
+class DistributionError(ValueError):
+    """A strategy was asked for that this environment cannot provide."""
+
+
+def resolve_strategy(strategy=None):
+    """A ``tf.distribute.Strategy`` from a name, None or a strategy object."""
+    import tensorflow as tf
+
+    if strategy is None or strategy == "none":
+        return tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    if strategy == "mirrored":
+        # Every GPU; on a CPU-only host every logical CPU device (configure
+        # several with tf.config.set_logical_device_configuration, as tests do).
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+            d.name for d in tf.config.list_logical_devices("CPU")
+        ]
+        return tf.distribute.MirroredStrategy(devices)
+    if strategy in ("multi-worker", "multi_worker"):
+        config = os.environ.get("TF_CONFIG")
+        if not config:
+            raise DistributionError(
+                "the multi-worker strategy needs TF_CONFIG describing the cluster and this "
+                "worker's task, e.g. "
+                '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                '"task": {"type": "worker", "index": 0}}'
+            )
+        try:
+            json.loads(config)
+        except json.JSONDecodeError as exc:
+            raise DistributionError(f"TF_CONFIG is not valid JSON: {exc}") from exc
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise DistributionError(
+        f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGY_NAMES)}"
+    )
+
+
+def global_batch_size(per_replica_batch_size: int, strategy) -> int:
+    """Keras batches are global: each replica gets ``batch / replicas`` rows,
+    so the per-replica batch the user chose is scaled by the replica count."""
+    return int(per_replica_batch_size) * int(strategy.num_replicas_in_sync)
+
+
+def is_chief() -> bool:
+    """True on the worker that should write outputs (task 0, or no cluster)."""
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    task = config.get("task", {})
+    return task.get("type", "worker") in ("chief", "worker") and int(task.get("index", 0)) == 0
+
+
+def backup_callback(backup_dir):
+    """Keras' BackupAndRestore: saves state at the end of every epoch and, when
+    the same command is started again after a crash, resumes from the last
+    completed epoch (deleting the backup once training finishes)."""
+    import keras
+
+    os.makedirs(backup_dir, exist_ok=True)
+    return keras.callbacks.BackupAndRestore(backup_dir=str(backup_dir), save_freq="epoch",
+                                            delete_checkpoint=True)
+
+
+def needs_custom_loop(strategy) -> bool:
+    """Keras 3's ``fit`` cannot run under MultiWorkerMirroredStrategy (it
+    reduces scalar logs along axis 0: keras-team/keras#20585); zoo trains
+    there with :func:`fit_multi_worker` instead."""
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def fit_multi_worker(model, x, y, *, strategy, epochs: int, batch_size: int,
+                     backup_dir=None, initial_epoch: int = 0, verbose: int = 1):
+    """Synchronous data-parallel training across workers.
+
+    The model must have been built and compiled inside ``strategy.scope()``.
+    Each global batch of ``batch_size`` rows is split across the replicas of
+    all workers; the optimizer all-reduces (sums) the replicas' gradients of
+    their loss share, which equals the gradient of the global batch's mean.
+
+    With ``backup_dir`` the model, optimizer and epoch counter are saved
+    after every epoch (every worker writes its own copy, as TF's multi-worker
+    checkpointing requires; the chief's is the one kept), and a restarted run
+    resumes from the last completed epoch.
+
+    Returns a dict with the mean loss of each epoch run by this call.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = (tf.data.Dataset.from_tensor_slices((np.asarray(x), np.asarray(y)))
+               .batch(batch_size, drop_remainder=True).with_options(options))
+    dist_dataset = strategy.experimental_distribute_dataset(dataset)
+
+    with strategy.scope():
+        epoch_var = tf.Variable(initial_epoch, dtype=tf.int64, trainable=False)
+    manager = None
+    if backup_dir is not None:
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch_var)
+        directory = str(backup_dir) if is_chief() else os.path.join(
+            str(backup_dir), f"worker-temp-{_task_index()}")
+        manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint)
+
+    @tf.function
+    def train_step(inputs):
+        def replica_step(xb, yb):
+            with tf.GradientTape() as tape:
+                y_pred = model(xb, training=True)
+                # Keras losses already divide by the replica count inside a
+                # replica context, so the summed gradients are the global mean's.
+                loss = model.compute_loss(x=xb, y=yb, y_pred=y_pred, training=True)
+            grads = tape.gradient(loss, model.trainable_variables)
+            model.optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        per_replica = strategy.run(replica_step, args=inputs)
+        return strategy.reduce("SUM", per_replica, axis=None)
+
+    history = {"loss": []}
+    for epoch in range(int(epoch_var.numpy()), epochs):
+        losses = [float(train_step(batch)) for batch in dist_dataset]
+        history["loss"].append(sum(losses) / max(1, len(losses)))
+        epoch_var.assign(epoch + 1)
+        if manager is not None:
+            manager.save()
+        if verbose:
+            print(f"epoch {epoch + 1}/{epochs} - loss {history['loss'][-1]:.4f}", flush=True)
+    if manager is not None and not is_chief():
+        import shutil
+
+        shutil.rmtree(manager.directory, ignore_errors=True)
+    return history
+
+
+def _task_index() -> int:
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    return int(config.get("task", {}).get("index", 0))
