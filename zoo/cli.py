@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import warnings
 
@@ -45,6 +46,10 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx):
         from zoo.errors import ZooError
+
+        # TensorFlow's C++ start-up chatter (oneDNN notices) is noise on a
+        # command line; a user who wants it sets the variable themselves.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
         # One line per warning (a broken plugin, a duplicate name), not Python's two-line form.
         warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
