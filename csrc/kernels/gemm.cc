@@ -51,15 +51,16 @@ void check(const Gemm& g) {
   check_act_params(g.act);
 }
 
-// How many tasks along M and N. Below ~2 MFLOP a task is shorter than waking
-// a thread; above, one task per thread, split so that the redundant packing
+// How many tasks along M and N. A task under ~3 MFLOP (~30 us on one core)
+// costs more to hand to another thread than it saves; above, one task per
+// thread, split so that the redundant packing
 // (each M-slice packs all of its B columns, each N-slice all of its A rows)
 // is smallest. K is never split (see gemm.h), so the choice cannot change
 // results.
 void split(const Gemm& g, const GemmKernels& kr, int threads, int64_t* tm, int64_t* tn) {
   const double flops = 2.0 * g.m * g.n * g.k;
   const int64_t mblocks = (g.m + kr.mr - 1) / kr.mr, nblocks = (g.n + kr.nr - 1) / kr.nr;
-  int64_t want = std::min<int64_t>(threads, std::max<int64_t>(1, static_cast<int64_t>(flops / 2e6)));
+  int64_t want = std::min<int64_t>(threads, std::max<int64_t>(1, static_cast<int64_t>(flops / 3e6)));
   want = std::min(want, mblocks * nblocks);
   *tm = 1;
   *tn = 1;

@@ -87,6 +87,39 @@ struct Scratch {
 // ----------------------------------------------------------------------------
 // Packing.
 
+#if defined(__AVX2__)
+// dst[i * ldd + r] = src[r * lds + i] for an 8 x 8 block: the in-register
+// transpose that both "transposing" packs (A row-major, B^T) are made of, so
+// they read whole rows and write whole panel rows instead of scattering.
+inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // r[q] (q < 4) now holds column q of rows 0-3 in its low lane and column
+  // q + 4 in its high lane; r[q + 4] the same for rows 4-7. Join the lanes.
+  for (int q = 0; q < 4; ++q) {
+    _mm256_storeu_ps(dst + q * ldd, _mm256_permute2f128_ps(r[q], r[q + 4], 0x20));
+    _mm256_storeu_ps(dst + (q + 4) * ldd, _mm256_permute2f128_ps(r[q], r[q + 4], 0x31));
+  }
+}
+constexpr bool kHaveTranspose8 = true;
+#else
+inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  for (int i = 0; i < 8; ++i)
+    for (int r = 0; r < 8; ++r) dst[i * ldd + r] = src[r * lds + i];
+}
+constexpr bool kHaveTranspose8 = false;
+#endif
+
 template <int MR>
 void pack_a(const Gemm& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* __restrict dst) {
   for (int64_t r0 = 0; r0 < mc; r0 += MR, dst += MR * kc) {
@@ -99,6 +132,14 @@ void pack_a(const Gemm& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float
         for (int r = 0; r < rows; ++r) d[r] = src[r];
         for (int r = rows; r < MR; ++r) d[r] = 0.0f;
       }
+    } else if (kHaveTranspose8 && MR % 8 == 0 && rows == MR) {
+      // Row-major A: 8 x 8 transposes turn 8 rows into 8 panel rows.
+      const float* src = g.a + (i0 + r0) * g.lda + p0;
+      int64_t p = 0;
+      for (; p + 8 <= kc; p += 8)
+        for (int r = 0; r < MR; r += 8) transpose8x8(src + r * g.lda + p, g.lda, dst + p * MR + r, MR);
+      for (; p < kc; ++p)
+        for (int r = 0; r < MR; ++r) dst[p * MR + r] = src[r * g.lda + p];
     } else {
       // Rows are contiguous along p: read each row once, scatter with stride MR.
       for (int r = 0; r < rows; ++r) {
@@ -127,6 +168,15 @@ void pack_b(const Gemm& g, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float
           for (int c = cols; c < NR; ++c) d[c] = 0.0f;
         }
       }
+    } else if (kHaveTranspose8 && cols == NR && NR % 8 == 0) {
+      // B(p, j) = b[j * ldb + p]: columns of B are rows in memory; 8 x 8
+      // transposes turn 8 of them into 8 panel rows at a time.
+      const float* src = g.b + (j0 + c0) * g.ldb + p0;
+      int64_t p = 0;
+      for (; p + 8 <= kc; p += 8)
+        for (int c = 0; c < NR; c += 8) transpose8x8(src + c * g.ldb + p, g.ldb, dst + p * NR + c, NR);
+      for (; p < kc; ++p)
+        for (int c = 0; c < NR; ++c) dst[p * NR + c] = src[c * g.ldb + p];
     } else {
       // B(p, j) = b[j * ldb + p]: columns of B are rows in memory.
       for (int c = 0; c < cols; ++c) {
