@@ -67,4 +67,8 @@ namespace avx512 { extern const GemmKernels gemm_kernels; }
 
 const GemmKernels& gemm_kernels_for(Isa isa);
 
+// Row blocks up to this many rows read a row-major B in place instead of
+// packing it (gemm_impl.h explains why); the task split (gemm.cc) counts on it.
+constexpr int64_t kGemmDirectRows = 128;
+
 }  // namespace zoo

@@ -279,11 +279,9 @@ inline EpilogueFn pick_epilogue(const Gemm& g) {
 //
 // When the block has few rows (a small batch) and B is row-major, full B
 // panels are read in place (stride ldb) instead of packed: each panel is then
-// used by at most kDirectRows / MR microkernel calls, too few to repay a copy
+// used by at most kGemmDirectRows / MR microkernel calls, too few to repay a copy
 // of all of W per call (measured on Zen 4: 32 x 1024 x 1024 goes from ~71 to
 // ~98 GFLOP/s per core; at 256 rows packing wins again).
-
-constexpr int64_t kDirectRows = 128;
 
 template <int MR, int NV, int64_t MC, int64_t KC, int64_t NC>
 void block(const Gemm& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
@@ -294,7 +292,7 @@ void block(const Gemm& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   float* abuf = a_buf.get(static_cast<size_t>(MC * KC));
   float* bbuf = b_buf.get(static_cast<size_t>(KC * NC));
   const EpilogueFn epi = pick_epilogue(g);
-  const bool direct_b = !g.trans_b && (i1 - i0) <= kDirectRows;
+  const bool direct_b = !g.trans_b && (i1 - i0) <= kGemmDirectRows;
 
   for (int64_t jc = j0; jc < j1; jc += NC) {
     const int64_t nc = std::min(NC, j1 - jc);
