@@ -177,7 +177,8 @@ def finetune_forecaster(values: np.ndarray, path: str, args) -> tuple:
     metrics = {"test_rmse": after, "test_rmse_before": before, "last_value_test_rmse": naive}
     out = zoo.save_preset(model, args.output or default_output(name), name=name, metrics=metrics,
                           dataset=f"CSV series {path} ({len(values)} values); last 20% held out",
-                          preprocessing={"transform": "standardize", "mean": mean, "std": std, "window": window},
+                          preprocessing={"transform": "(y - series_mean) / series_std", "series_mean": mean,
+                                         "series_std": std, "window": window},
                           description="sunspots_forecaster fine-tuned on a user series", license="Apache-2.0",
                           overwrite=True)
     return out, metrics

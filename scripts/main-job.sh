@@ -20,7 +20,10 @@ if [ "${ZOO_SKIP_INSTALL:-0}" != 1 ] || [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   # [data]: scikit-learn and statsmodels, which ship the data the prebuilt models were trained on.
-  "$VENV/bin/python" -m pip install -q ".[data]"
+  # A private build directory: the in-tree build/ may belong to a concurrent developer build.
+  build_dir=$(mktemp -d)
+  "$VENV/bin/python" -m pip install -q -C build-dir="$build_dir" ".[data]"
+  rm -rf "$build_dir"
   "$VENV/bin/python" -m pip install -q plugins/zoo-digits-cnn plugins/zoo-digits-autoencoder \
     plugins/zoo-sunspots-forecaster
 fi

@@ -128,9 +128,11 @@ print(data.forecast(model, values, [len(values)], scaler))  # the year after the
   the model is then refitted on all training years for the selected number of epochs.
 - **Protocol**: one-step-ahead forecasts; each held-out year is predicted from the true values
   before it, without refitting.
-- **Preprocessing**: `z = (sqrt(y) - {preprocessing[mean]:.4f}) / {preprocessing[std]:.4f}` (mean
+- **Preprocessing**: `z = (sqrt(y) - {preprocessing[sqrt_mean]:.4f}) / {preprocessing[sqrt_std]:.4f}` (mean
   and std of sqrt(y) over {split[fit]}); the model's output is mapped back the same way
-  (`data.Scaler`).
+  (`data.Scaler`). The weights' `preprocessing` records this under its own keys
+  (`sqrt_mean`, `sqrt_std`), so `zoo predict` does not apply half of it: prepare the inputs
+  with `data.Scaler` or `data.forecast`.
 
 ## Held-out metrics ({split[n_test]} one-step forecasts, 1950-2008, in sunspot numbers)
 

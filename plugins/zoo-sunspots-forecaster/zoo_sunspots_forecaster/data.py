@@ -59,12 +59,15 @@ class Scaler:
         root = np.sqrt(np.asarray(values, dtype="float64"))
         return cls(float(root.mean()), float(root.std()))
 
+    # Stored under their own keys: `zoo predict` applies a plain "mean"/"std" to the raw
+    # input, which would skip the square root and give wrong forecasts.
     @classmethod
     def from_preprocessing(cls, preprocessing) -> "Scaler":
-        return cls(float(preprocessing["mean"]), float(preprocessing["std"]))
+        return cls(float(preprocessing["sqrt_mean"]), float(preprocessing["sqrt_std"]))
 
     def to_preprocessing(self) -> dict:
-        return {"transform": "sqrt", "mean": self.mean, "std": self.std, "window": WINDOW}
+        return {"transform": "(sqrt(y) - sqrt_mean) / sqrt_std", "sqrt_mean": self.mean, "sqrt_std": self.std,
+                "window": WINDOW}
 
     def transform(self, values):
         return (np.sqrt(np.maximum(np.asarray(values, dtype="float64"), 0.0)) - self.mean) / self.std
