@@ -32,6 +32,13 @@ _LAZY = {
     "save_preset": "zoo.presets",
     "load_preset": "zoo.presets",
     "ZooError": "zoo.errors",
+    "recipes": "zoo.recipes",
+    # fine-tuning and export; zoo.finetune and zoo.export are callable modules
+    "finetune": "zoo.finetune",
+    "reset_head": "zoo.finetune",
+    "freeze": "zoo.finetune",
+    "unfreeze": "zoo.finetune",
+    "export": "zoo.export",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

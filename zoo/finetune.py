@@ -1,0 +1,312 @@
+"""Fine-tuning: replace the head, freeze and unfreeze, the two-phase schedule,
+and :func:`finetune` for scripts.
+
+Freezing follows Keras' convention: a layer with ``trainable = False`` keeps its
+weights and, for BatchNormalization, runs in inference mode (its moving
+statistics stop updating). Changes to ``trainable`` take effect at the next
+``compile()``; :func:`finetune` compiles for each phase.
+
+``zoo.finetune`` is both this module and its :func:`finetune` function: the
+module is callable (see the end of the file), because importing a submodule
+binds its name on the package and would otherwise hide the function.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+HEAD = "head"
+
+
+# --------------------------------------------------------------------------- head, freeze
+
+
+def _layer_index(model, layer) -> int:
+    for i, candidate in enumerate(model.layers):
+        if candidate is layer:
+            return i
+    raise ValueError(f"layer {layer.name!r} is not a top-level layer of {model.name!r}")
+
+
+def _head(model, head):
+    try:
+        return model.get_layer(head)
+    except ValueError:
+        raise ValueError(
+            f"{model.name!r} has no layer named {head!r}; zoo models name their classifier "
+            f"'head' (autoencoders have none). Pass head= or up_to= to name another layer"
+        ) from None
+
+
+def reset_head(model, num_classes, *, head=HEAD):
+    """A new model whose ``head`` layer is freshly initialised with ``num_classes`` units.
+
+    Every other layer is shared with ``model`` (same objects, same weights);
+    layers after the head (a softmax ``predictions`` layer) are kept.
+
+    Args:
+        model: a functional Keras model with a dense layer named ``head``.
+        num_classes: the new head's width.
+        head: name of the layer to replace.
+
+    Returns:
+        The new ``keras.Model``.
+
+    Example:
+    >>> model = zoo.reset_head(zoo.create_model("resnet18"), 5)
+    """
+    import keras
+
+    if not isinstance(num_classes, int) or num_classes <= 0:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    old = _head(model, head)
+    if "units" not in old.get_config():
+        raise ValueError(f"layer {head!r} is a {type(old).__name__}, not a dense layer with units")
+    # The new head goes onto the existing graph rather than through
+    # keras.models.clone_model: a clone sharing the layers crashed TensorFlow
+    # (segfault) when fit met a partial last batch (Keras 3.15, TF 2.21).
+    new = type(old).from_config({**old.get_config(), "units": num_classes})
+    x, previous = new(old.input), old.output
+    for layer in model.layers[_layer_index(model, old) + 1:]:
+        if layer.input is not previous:
+            raise ValueError(
+                f"reset_head needs the layers after {head!r} to form a single chain; "
+                f"{layer.name!r} does not take {previous.name!r}'s output"
+            )
+        x, previous = layer(x), layer.output
+    if len(model.outputs) != 1 or model.outputs[0] is not previous:
+        raise ValueError(f"reset_head needs {head!r} (and the layers after it) to end the model")
+    return keras.Model(model.inputs, x, name=model.name)
+
+
+def freeze(model, up_to=None, *, head=HEAD):
+    """Freeze the model's layers up to and including ``up_to``.
+
+    Args:
+        model: a Keras model.
+        up_to: a layer name or top-level index; None freezes every layer
+            before the head (the usual transfer-learning setup).
+        head: the head's name, used when ``up_to`` is None.
+
+    Returns:
+        ``model``, changed in place. Compile again for it to take effect.
+    """
+    if up_to is None:
+        stop = _layer_index(model, _head(model, head))
+    elif isinstance(up_to, str):
+        stop = _layer_index(model, model.get_layer(up_to)) + 1
+    elif isinstance(up_to, int):
+        if not -len(model.layers) <= up_to < len(model.layers):
+            raise ValueError(f"up_to={up_to} is out of range: {model.name!r} has {len(model.layers)} layers")
+        stop = up_to % len(model.layers) + 1
+    else:
+        raise TypeError(f"up_to must be a layer name, an index or None, got {up_to!r}")
+    _set_all_trainable(model)
+    for layer in model.layers[:stop]:
+        layer.trainable = False
+    return model
+
+
+def unfreeze(model, *, train_batchnorm=False):
+    """Make every layer trainable, BatchNormalization excepted unless ``train_batchnorm``.
+
+    Keeping BatchNorm frozen (inference mode, statistics fixed) is the usual
+    recipe for the second phase of fine-tuning: small batches of new data would
+    otherwise overwrite statistics learnt on far more data.
+
+    Returns:
+        ``model``, changed in place. Compile again for it to take effect.
+    """
+    import keras
+
+    _set_all_trainable(model)
+    if not train_batchnorm:
+        for layer in _walk(model):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+    return model
+
+
+def _set_all_trainable(model):
+    # A functional model's `trainable = True` does not reach layers frozen one
+    # by one, so every layer is set, nested models' layers included.
+    model.trainable = True
+    for layer in _walk(model):
+        layer.trainable = True
+
+
+def _walk(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _walk(layer)
+
+
+# --------------------------------------------------------------------------- finetune
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune` returns.
+
+    Attributes:
+        model: the trained model (a new object when the head was replaced).
+        history: per-epoch logs of both phases, concatenated (``history["phase"]``
+            says which phase each epoch belongs to).
+        metrics: final evaluation, on the validation data when there is some,
+            else on the training data.
+        phases: ``(name, epochs, learning_rate)`` of each phase that ran.
+        data_info: what was derived from the data (class names, normalisation).
+    """
+
+    model: Any = field(repr=False)
+    history: dict
+    metrics: dict
+    phases: tuple
+    data_info: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in self.metrics.items())
+        runs = ", ".join(f"{name} {n} epoch(s) at lr {lr:g}" for name, n, lr in self.phases)
+        return f"{runs}: {shown}"
+
+
+def _gives_probabilities(model) -> bool:
+    import keras
+
+    activation = getattr(model.layers[-1], "activation", None)
+    return activation in (keras.activations.softmax, "softmax") or getattr(
+        activation, "__name__", "") == "softmax"
+
+
+def _default_loss(model, prepared):
+    import keras
+
+    if prepared.integer_labels and model.output_shape[-1] > 1:
+        from_logits = not _gives_probabilities(model)
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits), ["accuracy"]
+    return "mse", ["mae"]
+
+
+def finetune(model, data, *, num_classes=None, validation_data=None, validation_split=0.0,
+             head_epochs=1, epochs=1, learning_rate=1e-3, fine_tune_learning_rate=None,
+             batch_size=32, loss=None, metrics=None, callbacks=None, freeze_up_to=None,
+             optimizer="adam", verbose="auto", rescale=1.0 / 255, target=None, window=None,
+             normalize=True, seed=0):
+    """Fine-tune ``model`` on ``data`` in two phases and report the result.
+
+    Phase "head": the layers before the head (or up to ``freeze_up_to``) are
+    frozen, BatchNorm included, and only the rest trains at ``learning_rate``
+    for ``head_epochs``. Phase "full": everything but BatchNorm trains at
+    ``fine_tune_learning_rate`` (default ``learning_rate / 10``) for ``epochs``.
+    A phase with 0 epochs is skipped.
+
+    Args:
+        model: a Keras model, or a registered model name (built with defaults).
+        data: ``(x, y)`` numpy arrays; a ``tf.data.Dataset`` of ``(x, y)``
+            batches; an image folder (one sub-folder per class, read at the
+            model's input size); a ``.csv`` time series (windows of the
+            model's input length, the next ``horizon`` values of ``target``
+            as labels); or an ``.npz`` with ``x`` and ``y``.
+        num_classes: replace the head with this many classes; by default the
+            class count of an image folder or integer labels when it differs.
+        validation_data, validation_split: as for ``fit`` (for CSV series the
+            split is the last part of the series, default 0.2).
+        loss, metrics: default to sparse categorical cross-entropy and accuracy
+            for integer labels, mean squared error and MAE otherwise.
+        callbacks: Keras callbacks, given to both phases.
+        optimizer: a Keras optimizer name; one is made per phase.
+        verbose: Keras' progress bar setting.
+        rescale: factor on image-folder pixels (0..255).
+        target, window, normalize: CSV series options: the column to forecast
+            (default the last numeric one), the window length (default the
+            model's), and standardisation with the training part's statistics.
+        seed: shuffling and validation-split seed.
+
+    Returns:
+        A :class:`FinetuneResult`.
+
+    Example:
+    >>> result = zoo.finetune("resnet18", "photos/", num_classes=5, input_shape=...)  # doctest: +SKIP
+    >>> result = zoo.finetune(model, (x, y), head_epochs=2, epochs=3)
+    >>> result.metrics["accuracy"]
+    """
+    import keras
+
+    from zoo._finetune_data import prepare
+
+    if isinstance(model, str):
+        import zoo
+
+        model = zoo.create_model(model)
+    for name, value in (("head_epochs", head_epochs), ("epochs", epochs)):
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    prepared = prepare(data, model, validation_data=validation_data,
+                       validation_split=validation_split, batch_size=batch_size, seed=seed,
+                       rescale=rescale, target=target, window=window, normalize=normalize)
+    if _has_layer(model, HEAD):
+        units = model.get_layer(HEAD).units
+        wanted = num_classes
+        if wanted is None and prepared.classes is not None:
+            # Integer labels only bound the class count from below: a head wide
+            # enough for them stays.
+            too_narrow = prepared.classes > units
+            wanted = prepared.classes if prepared.exact_classes or too_narrow else None
+        if wanted is not None and wanted != units:
+            model = reset_head(model, wanted)
+    elif num_classes is not None:
+        raise ValueError(f"{model.name!r} has no layer named {HEAD!r} to resize to num_classes={num_classes}")
+    if loss is None:
+        loss, default_metrics = _default_loss(model, prepared)
+        metrics = default_metrics if metrics is None else metrics
+    fine_lr = learning_rate / 10 if fine_tune_learning_rate is None else fine_tune_learning_rate
+
+    x, y = (prepared.train if isinstance(prepared.train, tuple) else (prepared.train, None))
+    history: dict[str, list] = {}
+    phases = []
+    done = 0
+    for phase, n, lr in (("head", head_epochs, learning_rate), ("full", epochs, fine_lr)):
+        if n == 0:
+            continue
+        if phase == "head":
+            freeze(model, freeze_up_to)
+        else:
+            unfreeze(model)
+        model.compile(optimizer=keras.optimizers.get({"class_name": optimizer,
+                                                      "config": {"learning_rate": lr}}),
+                      loss=loss, metrics=metrics)
+        run = model.fit(x, y, validation_data=prepared.validation, initial_epoch=done,
+                        epochs=done + n, callbacks=callbacks, verbose=verbose,
+                        **prepared.fit_kwargs)
+        for key, values in run.history.items():
+            history.setdefault(key, []).extend(values)
+        history.setdefault("phase", []).extend([phase] * len(run.epoch))
+        phases.append((phase, n, lr))
+        done += n
+    if not phases:
+        raise ValueError("head_epochs and epochs are both 0: nothing to train")
+    evaluation = prepared.validation if prepared.validation is not None else prepared.train
+    ex, ey = evaluation if isinstance(evaluation, tuple) else (evaluation, None)
+    kwargs = {"batch_size": batch_size} if ey is not None else {}
+    final = model.evaluate(ex, ey, verbose=0, return_dict=True, **kwargs)
+    return FinetuneResult(model=model, history=history,
+                          metrics={k: float(v) for k, v in final.items()},
+                          phases=tuple(phases), data_info=prepared.info)
+
+
+def _has_layer(model, name) -> bool:
+    return any(layer.name == name for layer in model.layers)
+
+
+class _CallableModule(types.ModuleType):
+    """``zoo.finetune(...)`` calls :func:`finetune` even once this module is imported."""
+
+    def __call__(self, *args, **kwargs):
+        return finetune(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
