@@ -49,12 +49,8 @@ def main(argv=None):
 
     # 1. Fine-tune: a new two-class head on the pretrained CNN, then (unless --quick) everything.
     model = zoo.create_model("digits_cnn", pretrained=True, num_classes=2)
-    stages = [("head", 1e-3)] + ([] if args.quick else [("all", 1e-4)])
-    for which, lr in stages:
-        for layer in model.layers:
-            layer.trainable = which == "all" or layer.name == "head"
-        model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
-        model.fit(x_fit, y_fit % 2, validation_data=(x_val, y_val % 2), epochs=args.epochs, verbose=2)
+    model = zoo.finetune(model, (x_fit, y_fit % 2), validation_data=(x_val, y_val % 2), head_epochs=args.epochs,
+                         epochs=0 if args.quick else args.epochs, verbose=2).model
     accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(-1) == y_test % 2))
     print(f"fine-tuned: test accuracy {accuracy:.4f} (even vs odd)")
 

@@ -12,8 +12,8 @@ Images are read in grey scale and resized to 8x8, the prebuilt CNN's input
 one numeric column (a header row is optional); the last 20% is held out and the
 forecaster predicts each held-out value from the 20 before it.
 
-Fine-tuning runs in two stages: the new head alone with the rest frozen, then
-every layer at a tenth of the learning rate. The preset written at the end loads
+Fine-tuning is ``zoo.finetune``'s two phases: the new head alone with the rest
+frozen, then every layer at a tenth of the learning rate. The preset written at the end loads
 with ``zoo.create_model(PATH)`` and packages with ``zoo package PATH --name ...``.
 """
 
@@ -109,18 +109,15 @@ def read_series(path: str, column: str | None) -> np.ndarray:
 # --------------------------------------------------------------------------- fine-tuning
 
 
-def two_stage_fit(model, x, y, validation, *, loss, epochs: int, metrics=(), head="head", lr=1e-3,
-                  batch_size=32, verbose=1):
-    """Stage 1 trains the head layer alone; stage 2 every layer at lr / 10."""
-    import keras
+def two_stage(model, train, validation, args, **kwargs):
+    """zoo.finetune: the head alone with the rest frozen, then every layer at lr / 10."""
+    import zoo
 
-    for stage, (trainable, rate) in enumerate(((lambda layer: layer.name == head, lr),
-                                               (lambda layer: True, lr / 10)), start=1):
-        for layer in model.layers:
-            layer.trainable = trainable(layer)
-        model.compile(keras.optimizers.Adam(rate), loss, metrics=list(metrics))
-        print(f"stage {stage}/2: {'head only' if stage == 1 else 'all layers'}, {epochs} epoch(s), lr {rate:g}")
-        model.fit(x, y, validation_data=validation, batch_size=batch_size, epochs=epochs, verbose=verbose)
+    print(f"fine-tuning: the head for {args.epochs} epoch(s), then every layer for {args.epochs}")
+    result = zoo.finetune(model, train, validation_data=validation, head_epochs=args.epochs, epochs=args.epochs,
+                          learning_rate=1e-3, verbose=args.verbose, seed=SEED, **kwargs)
+    print(f"validation after fine-tuning: {result.summary()}")
+    return result.model
 
 
 def finetune_classifier(task: dict, args) -> tuple:
@@ -136,8 +133,7 @@ def finetune_classifier(task: dict, args) -> tuple:
     print(f"before fine-tuning ({how}): test accuracy {before:.4f} on {len(x_test)} images")
     if not args.quick:  # every shift by up to a pixel, as the prebuilt model was trained
         x_fit, y_fit = task["shift"](x_fit), np.tile(y_fit, 9)
-    two_stage_fit(model, x_fit, y_fit, (x_val, y_val), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"], epochs=args.epochs, verbose=args.verbose)
+    model = two_stage(model, (x_fit, y_fit), (x_val, y_val), args)
     after = accuracy(model)
     print(f"after fine-tuning: test accuracy {after:.4f} (before: {before:.4f})")
     metrics = {"test_accuracy": after, "test_accuracy_before": before}
@@ -169,8 +165,7 @@ def finetune_forecaster(values: np.ndarray, path: str, args) -> tuple:
     before = rmse(model)
     print(f"before fine-tuning: test RMSE {before:.4f} on {len(test_idx)} one-step forecasts "
           f"(last-value baseline {naive:.4f})")
-    two_stage_fit(model, make(fit_idx), z[fit_idx], (make(val_idx), z[val_idx]), loss="mse",
-                  epochs=args.epochs, batch_size=16, verbose=args.verbose)
+    model = two_stage(model, (make(fit_idx), z[fit_idx]), (make(val_idx), z[val_idx]), args, batch_size=16)
     after = rmse(model)
     print(f"after fine-tuning: test RMSE {after:.4f} (before: {before:.4f}, last-value baseline {naive:.4f})")
     name = Path(path).stem
