@@ -88,7 +88,8 @@ def semi_supervised(
        ``pretrained`` and ``autoencoder_kwargs``, or a Keras autoencoder with an
        ``"encoder"`` layer) is trained on ``x_unlabeled`` for ``pretrain_epochs``
        (0 keeps it as it is, e.g. a prebuilt one).
-    2. A classifier (:func:`encoder_classifier`) on that encoder trains its head for
+    2. A classifier (:func:`encoder_classifier`) on a copy of that encoder is
+       fine-tuned by :func:`zoo.finetune`: the layers after the encoder for
        ``head_epochs`` with the encoder frozen, then everything for
        ``finetune_epochs`` at a tenth of the learning rate.
     3. The same classifier on a freshly initialised copy of the encoder trains from
@@ -99,6 +100,7 @@ def semi_supervised(
     import keras
 
     from zoo._create import create_model
+    from zoo.finetune import finetune
 
     x_unlabeled, x_labeled, x_test = (np.asarray(a, dtype="float32") for a in (x_unlabeled, x_labeled, x_test))
     y_labeled, y_test = np.asarray(y_labeled), np.asarray(y_test)
@@ -120,27 +122,24 @@ def semi_supervised(
         autoencoder.fit(x_unlabeled, x_unlabeled, batch_size=batch_size, epochs=pretrain_epochs, verbose=verbose)
     autoencoder_mse = float(np.mean((autoencoder.predict(x_test, verbose=0) - x_test) ** 2))
 
-    def train(model, epochs, lr):
-        model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
-        if epochs:
-            model.fit(x_labeled, y_labeled, batch_size=batch_size, epochs=epochs, verbose=verbose)
-
     def accuracy(model):
         return float(np.mean(model.predict(x_test, verbose=0).argmax(-1) == y_test))
 
-    # Pretrained: a copy of the encoder (the autoencoder stays as it was pretrained).
+    # Pretrained: a copy of the encoder (the autoencoder stays as it was pretrained),
+    # frozen while the new layers train, then everything at a tenth of the rate.
     encoder_copy = keras.models.clone_model(encoder)
     encoder_copy.set_weights(encoder.get_weights())
     classifier = encoder_classifier(encoder_copy, num_classes, hidden=hidden, dropout=dropout)
-    encoder_copy.trainable = False
-    train(classifier, head_epochs, 1e-3)
-    encoder_copy.trainable = True
-    train(classifier, finetune_epochs, 1e-4)
+    train = dict(batch_size=batch_size, verbose=verbose, seed=seed, learning_rate=1e-3)
+    classifier = finetune(classifier, (x_labeled, y_labeled), head_epochs=head_epochs, epochs=finetune_epochs,
+                          freeze_up_to=encoder_copy.name, **train).model
 
+    # From scratch: the same classifier on a freshly initialised copy of the encoder.
     keras.utils.set_random_seed(seed)
     scratch = encoder_classifier(keras.models.clone_model(encoder), num_classes, hidden=hidden, dropout=dropout,
                                  name="scratch_classifier")
-    train(scratch, head_epochs + finetune_epochs, 1e-3)
+    scratch = finetune(scratch, (x_labeled, y_labeled), head_epochs=0, epochs=head_epochs + finetune_epochs,
+                       fine_tune_learning_rate=1e-3, **train).model
 
     return SemiSupervisedResult(
         pretrained_accuracy=accuracy(classifier), scratch_accuracy=accuracy(scratch),
