@@ -71,15 +71,24 @@ def _forced_path() -> str:
     return path
 
 
+# Rows of x (after flattening) up to which zoo's GEMM is used. Above it,
+# tf.matmul (oneDNN) + the fused bias_act kernel measured as fast or faster
+# (benchmarks/RESULTS.md, "Fused dense").
+GEMM_MAX_ROWS = 64
+
+
 def gemm_preferred(m, k, n) -> bool:
-    """The dispatch rule for float32: True where zoo's GEMM beat ``tf.matmul`` +
-    native ``bias_act`` in benchmarks/bench_dense.py (forward and
-    forward+backward). ``m`` (rows of x after flattening) may be None when the
-    batch size is not known while tracing.
+    """The dispatch rule for float32, from benchmarks/RESULTS.md ("Fused dense"):
+    zoo's GEMM for small batches (m <= 64 rows after flattening), where it
+    reads the weights in place instead of copying them and its fused epilogue
+    and backward beat tf.matmul + bias_act; tf.matmul + the fused bias_act
+    kernel for more rows, where the two measured even or oneDNN ahead. ``m`` is
+    None when the batch size is unknown while tracing; then the matmul path
+    is taken. ``k`` and ``n`` do not enter the rule at the benchmarked sizes
+    (64 to 2048).
     """
-    if k is None or n is None:
-        return True
-    return True
+    del k, n
+    return m is not None and m <= GEMM_MAX_ROWS
 
 
 def _check(x, kernel, bias):
