@@ -1,9 +1,10 @@
-"""A short training run used by tests/test_distribute.py in child processes.
+"""A short zoo.finetune run used by tests/test_distribute.py in child processes.
 
-Trains a small model with zoo's native layers on fixed data, under the
-strategy named on the command line, and writes the final weights and the
-epochs it ran. With --kill-after-epoch N it stops itself with SIGKILL right
-after epoch N has been backed up (an abrupt crash, as from a lost machine).
+Fine-tunes a small model with zoo's native layers on fixed data (one head
+epoch, then the rest with everything trainable), under the strategy named on
+the command line, and writes the final weights and the epochs it trained. With
+--kill-after-epoch N it stops itself with SIGKILL right after epoch N ended
+(an abrupt crash, as from a lost machine).
 """
 
 import argparse
@@ -36,45 +37,41 @@ def main():
     import numpy as np
 
     import zoo
-    from zoo.distribute import backup_callback, fit_multi_worker, needs_custom_loop, resolve_strategy
+    from zoo.distribute import resolve_strategy
 
+    # Multi-worker collectives must be configured before TensorFlow runs
+    # anything, so the strategy is made first and passed on as an object.
     strategy = resolve_strategy(args.strategy)
+
     rng = np.random.default_rng(0)
     x = rng.standard_normal((256, 20)).astype("float32")
     y = (x[:, :3].sum(axis=1, keepdims=True) > 0).astype("float32")
 
     keras.utils.set_random_seed(0)
-    with strategy.scope():
-        model = keras.Sequential([
-            keras.Input((20,)),
-            zoo.layers.FusedDense(32, activation="gelu"),
-            zoo.layers.FusedDense(16, activation="silu"),
-            zoo.layers.FusedDense(1, activation="sigmoid"),
-        ])
-        model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    model = keras.Sequential([
+        keras.Input((20,)),
+        zoo.layers.FusedDense(32, activation="gelu"),
+        zoo.layers.FusedDense(16, activation="silu"),
+        zoo.layers.FusedDense(1, activation="sigmoid", name="head"),
+    ])
 
-    epochs_run = []
-
-    class Record(keras.callbacks.Callback):
+    class KillAfter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            epochs_run.append(epoch)
             print(f"finished epoch {epoch + 1}", flush=True)
             if args.kill_after_epoch and epoch + 1 == args.kill_after_epoch:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    callbacks = [Record()]
-    if args.backup_dir:
-        # BackupAndRestore must run before the killer sees the epoch end.
-        callbacks.insert(0, backup_callback(args.backup_dir))
-    if needs_custom_loop(strategy):
-        fit_multi_worker(model, x, y, strategy=strategy, epochs=args.epochs, batch_size=32,
-                         verbose=0)
-    else:
-        model.fit(x, y, batch_size=32, epochs=args.epochs, shuffle=False, verbose=0,
-                  callbacks=callbacks)
-    np.savez(args.out, *[w.numpy() if hasattr(w, "numpy") else w for w in model.get_weights()])
+    result = zoo.finetune(
+        model, (x, y), head_epochs=1, epochs=args.epochs - 1, learning_rate=0.1,
+        fine_tune_learning_rate=0.1, optimizer="sgd", loss="binary_crossentropy",
+        metrics=[], batch_size=32 if args.strategy == "none" else 16, shuffle=False,
+        verbose=0, strategy=strategy, backup_dir=args.backup_dir,
+        callbacks=[KillAfter()])
+    weights = result.model.get_weights()
+    np.savez(args.out, *[np.asarray(w) for w in weights])
     with open(args.out + ".json", "w") as f:
-        json.dump({"epochs_run": epochs_run, "replicas": strategy.num_replicas_in_sync}, f)
+        json.dump({"epochs_in_history": len(result.history["loss"]),
+                   "phases": [list(p) for p in result.phases]}, f)
     return 0
 
 

@@ -11,6 +11,10 @@ TensorFlow's strategies and resumes through Keras' BackupAndRestore.
 Models must be built and compiled inside ``strategy.scope()``; Keras' ``fit``
 then splits each global batch across replicas, shards datasets across workers
 and sums the gradients. zoo's native ops run per replica like any TF op.
+
+A multi-worker strategy must exist before TensorFlow runs anything in the
+process (TF configures its collectives at start-up): create it first with
+:func:`resolve_strategy` and pass the object on.
 """
 
 from __future__ import annotations
@@ -162,3 +166,67 @@ def fit_multi_worker(model, x, y, *, strategy, epochs: int, batch_size: int,
 def _task_index() -> int:
     config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
     return int(config.get("task", {}).get("index", 0))
+
+
+class PhasedBackup:
+    """Crash recovery for a multi-phase fine-tune (head, then full).
+
+    Inside a phase, Keras' BackupAndRestore (or the multi-worker loop's
+    checkpoints) in ``<root>/<phase>`` resume from the last completed epoch.
+    When a phase ends, its weights and history are kept in
+    ``<root>/<phase>.done.weights.h5`` / ``.json``, written to a temporary name
+    and renamed so a crash never leaves half a file; a restarted run restores a
+    finished phase instead of training it again. :meth:`finish` removes it all.
+    """
+
+    def __init__(self, root):
+        from pathlib import Path
+
+        self.root = Path(root)
+
+    def _done(self, phase):
+        return self.root / f"{phase}.done.weights.h5", self.root / f"{phase}.done.json"
+
+    def phase_dir(self, phase):
+        return self.root / phase
+
+    def is_done(self, phase) -> bool:
+        weights, meta = self._done(phase)
+        return weights.exists() and meta.exists()
+
+    def restore(self, model, phase) -> dict:
+        """Load a finished phase's weights into ``model``; return its history."""
+        weights, meta = self._done(phase)
+        model.load_weights(weights)
+        return json.loads(meta.read_text())
+
+    def mark_done(self, model, phase, history: dict) -> None:
+        weights, meta = self._done(phase)
+        self.root.mkdir(parents=True, exist_ok=True)
+        if is_chief():
+            tmp = weights.with_name(f".{phase}.tmp.weights.h5")
+            model.save_weights(tmp)
+            os.replace(tmp, weights)
+            tmp_meta = meta.with_name(f".{phase}.tmp.json")
+            tmp_meta.write_text(json.dumps(history))
+            os.replace(tmp_meta, meta)
+
+    def finish(self) -> None:
+        import shutil
+
+        if is_chief():
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def build_in_scope(model, strategy):
+    """A copy of ``model`` whose variables belong to ``strategy`` (mirrored
+    variables must be created inside its scope); the default strategy needs none."""
+    import keras
+    import tensorflow as tf
+
+    if strategy is tf.distribute.get_strategy():
+        return model
+    with strategy.scope():
+        clone = keras.models.clone_model(model)
+        clone.set_weights(model.get_weights())
+    return clone

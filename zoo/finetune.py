@@ -195,7 +195,7 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
              head_epochs=1, epochs=1, learning_rate=1e-3, fine_tune_learning_rate=None,
              batch_size=32, loss=None, metrics=None, callbacks=None, freeze_up_to=None,
              optimizer="adam", verbose="auto", rescale=1.0 / 255, target=None, window=None,
-             normalize=True, seed=0):
+             normalize=True, seed=0, shuffle=True, strategy=None, backup_dir=None):
     """Fine-tune ``model`` on ``data`` in two phases and report the result.
 
     Phase "head": the layers before the head (or up to ``freeze_up_to``) are
@@ -225,6 +225,15 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
             (default the last numeric one), the window length (default the
             model's), and standardisation with the training part's statistics.
         seed: shuffling and validation-split seed.
+        shuffle: shuffle array data every epoch (as ``fit``).
+        strategy: ``"none"``, ``"mirrored"``, ``"multi-worker"`` (cluster from
+            ``TF_CONFIG``) or a ``tf.distribute.Strategy``. The model is built
+            (or copied) and compiled in its scope, and ``batch_size`` is per
+            replica: the global batch is ``batch_size * replicas``.
+        backup_dir: enables crash recovery: started again with the same
+            arguments after an interruption, the fine-tune resumes from the last
+            completed epoch (a finished phase is restored, not retrained) and
+            trains the same number of epochs in all. Removed when it finishes.
 
     Returns:
         A :class:`FinetuneResult`.
@@ -236,12 +245,20 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     """
     import keras
 
+    from zoo import distribute
     from zoo._finetune_data import prepare
 
+    dist = distribute.resolve_strategy(strategy)
     if isinstance(model, str):
         import zoo
 
-        model = zoo.create_model(model)
+        with dist.scope():
+            model = zoo.create_model(model)
+    else:
+        model = distribute.build_in_scope(model, dist)
+    batch_size = distribute.global_batch_size(batch_size, dist)
+    custom_loop = distribute.needs_custom_loop(dist)
+    backup = distribute.PhasedBackup(backup_dir) if backup_dir is not None else None
     for name, value in (("head_epochs", head_epochs), ("epochs", epochs)):
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -257,7 +274,8 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
             too_narrow = prepared.classes > units
             wanted = prepared.classes if prepared.exact_classes or too_narrow else None
         if wanted is not None and wanted != units:
-            model = reset_head(model, wanted)
+            with dist.scope():
+                model = reset_head(model, wanted)
     elif num_classes is not None:
         raise ValueError(f"{model.name!r} has no layer named {HEAD!r} to resize to num_classes={num_classes}")
     if loss is None:
@@ -276,23 +294,52 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
             freeze(model, freeze_up_to)
         else:
             unfreeze(model)
-        model.compile(optimizer=keras.optimizers.get({"class_name": optimizer,
-                                                      "config": {"learning_rate": lr}}),
-                      loss=loss, metrics=metrics)
-        run = model.fit(x, y, validation_data=prepared.validation, initial_epoch=done,
-                        epochs=done + n, callbacks=callbacks, verbose=verbose,
-                        **prepared.fit_kwargs)
-        for key, values in run.history.items():
+        with dist.scope():
+            model.compile(optimizer=keras.optimizers.get({"class_name": optimizer,
+                                                          "config": {"learning_rate": lr}}),
+                          loss=loss, metrics=metrics)
+        if backup is not None and backup.is_done(phase):
+            run_history = backup.restore(model, phase)
+        elif custom_loop:
+            if y is None:
+                raise ValueError("the multi-worker strategy trains on (x, y) arrays, .npz or "
+                                 "CSV series; this data came as a dataset")
+            run_history = distribute.fit_multi_worker(
+                model, x, y, strategy=dist, epochs=n, batch_size=batch_size,
+                backup_dir=None if backup is None else backup.phase_dir(phase),
+                verbose=0 if verbose == 0 else 1)
+        else:
+            phase_callbacks = list(callbacks or [])
+            if backup is not None:
+                phase_callbacks.insert(0, distribute.backup_callback(backup.phase_dir(phase)))
+            fit_kwargs = dict(prepared.fit_kwargs)
+            if y is not None:
+                fit_kwargs["shuffle"] = shuffle
+            run = model.fit(x, y, validation_data=prepared.validation, initial_epoch=done,
+                            epochs=done + n, callbacks=phase_callbacks, verbose=verbose,
+                            **fit_kwargs)
+            run_history = {k: [float(v) for v in vals] for k, vals in run.history.items()}
+        if backup is not None and not backup.is_done(phase):
+            backup.mark_done(model, phase, run_history)
+        for key, values in run_history.items():
             history.setdefault(key, []).extend(values)
-        history.setdefault("phase", []).extend([phase] * len(run.epoch))
+        history.setdefault("phase", []).extend(
+            [phase] * len(next(iter(run_history.values()), [])))
         phases.append((phase, n, lr))
         done += n
     if not phases:
         raise ValueError("head_epochs and epochs are both 0: nothing to train")
+    if backup is not None:
+        backup.finish()
     evaluation = prepared.validation if prepared.validation is not None else prepared.train
     ex, ey = evaluation if isinstance(evaluation, tuple) else (evaluation, None)
     kwargs = {"batch_size": batch_size} if ey is not None else {}
-    final = model.evaluate(ex, ey, verbose=0, return_dict=True, **kwargs)
+    if custom_loop:
+        # Keras' evaluate has the same multi-worker limitation as fit: report
+        # the last epoch's training loss, which every worker agrees on.
+        final = {"loss": history["loss"][-1]}
+    else:
+        final = model.evaluate(ex, ey, verbose=0, return_dict=True, **kwargs)
     return FinetuneResult(model=model, history=history,
                           metrics={k: float(v) for k, v in final.items()},
                           phases=tuple(phases), data_info=prepared.info)
