@@ -138,6 +138,8 @@ def load_weights(model, path, *, build, num_classes, source_classes, head: str, 
     weights_lib.check_suffix(path)
     rehead = source_classes is not None and num_classes != source_classes
     if path.name.lower().endswith(".keras"):
+        import zoo.layers._registration  # noqa: F401  (zoo layers in the file)
+
         source = keras.saving.load_model(path, compile=False, safe_mode=True)
         transfer_weights(source, model, skip=head if rehead else None)
     elif rehead:

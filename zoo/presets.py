@@ -254,6 +254,8 @@ def _build_arch(metadata: dict, input_shape, num_classes, overrides: dict):
 def _from_config(metadata: dict):
     import keras
 
+    import zoo.layers._registration  # noqa: F401  (zoo layers named in the config)
+
     _arch_spec(metadata)
     config_path = Path(metadata["path"]) / metadata["files"]["config"]["file"]
     try:
