@@ -145,3 +145,18 @@ def test_onnx_round_trip(tmp_path):
     session = ort.InferenceSession(str(tmp_path / "m.onnx"))
     out = session.run(None, {session.get_inputs()[0].name: x})[0]
     np.testing.assert_allclose(out, np.asarray(model(x)), rtol=1e-4, atol=1e-5)
+
+
+def test_cli_export(tmp_path):
+    from click.testing import CliRunner
+
+    from zoo.cli import main
+
+    runner = CliRunner()
+    out = tmp_path / "lenet.tflite"
+    result = runner.invoke(main, ["export", "lenet", str(out), "--input-shape", "16,16,1",
+                                  "--num-classes", "2"])
+    assert result.exit_code == 0, result.output
+    assert "tflite export written" in result.output and out.stat().st_size > 0
+    bad = runner.invoke(main, ["export", "lenet", str(tmp_path / "m.onnx"), "--format", "tflite"])
+    assert bad.exit_code != 0 and "ending in .tflite" in str(bad.exception)

@@ -176,3 +176,22 @@ def test_finetune_bad_data():
         zoo.finetune(resnet(), [1, 2, 3], verbose=0)
     with pytest.raises(ValueError, match="both 0"):
         zoo.finetune(resnet(), images(4), head_epochs=0, epochs=0, verbose=0)
+
+
+def test_cli_finetune(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from zoo.cli import main
+
+    x, y = images(8, classes=2)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    out = tmp_path / "tuned.keras"
+    result = CliRunner().invoke(main, ["finetune", "resnet18", str(tmp_path / "data.npz"),
+                                       "--input-shape", "16,16,3", "--num-classes", "2",
+                                       "--batch-size", "4", "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["phases"][0][0] == "head" and "accuracy" in report["metrics"]
+    assert out.exists()

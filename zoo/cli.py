@@ -25,6 +25,8 @@ COMMANDS = {
     "plugins": "zoo._cli_plugins:plugins_command",
     "doctor": "zoo._cli_plugins:doctor_command",
     "package": "zoo._cli_package:package_command",
+    "finetune": "zoo._cli_train:finetune_command",
+    "export": "zoo._cli_train:export_command",
 }
 
 
