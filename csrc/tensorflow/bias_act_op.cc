@@ -6,6 +6,7 @@
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "act_attrs.h"
 #include "tf_parallel.h"
 #include "../kernels/bias_act.h"
 
@@ -80,22 +81,7 @@ struct ActAttrs {
   ActParams act;
   bool use_bias = true;
 
-  explicit ActAttrs(OpKernelConstruction* ctx) {
-    std::string name;
-    float max_value = 0.0f;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("activation", &name));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("alpha", &act.alpha));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("max_value", &max_value));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("threshold", &act.threshold));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("use_bias", &use_bias));
-    act.max_value = max_value > 0.0f ? max_value : INFINITY;
-    try {
-      act.kind = act_from_name(name);
-      check_act_params(act);
-    } catch (const Error& e) {
-      ctx->CtxFailure(__FILE__, __LINE__, InvalidArgument(e.what()));
-    }
-  }
+  explicit ActAttrs(OpKernelConstruction* ctx) { read_act_attrs(ctx, &act, &use_bias); }
 
   // Channels (last-axis length) for x and bias, or why they do not fit.
   absl::Status channels(const Tensor& x, const Tensor& bias, int64_t* c) const {
