@@ -1,0 +1,149 @@
+"""Model families: training-step time and inference latency of each family's
+models, zoo's native build against the same architecture on stock Keras layers
+(``native=False``), in graph mode and, for the stock build, under XLA.
+
+Run:  python benchmarks/bench_models.py [--quick] [--models lenet,resnet18] [--out table.md]
+
+Variants, each on the same weights and the same fixed batch:
+  native   zoo layers (FusedDense / BiasActivation) on the native kernels, tf.function
+  ref      the same model with zoo.native(False): zoo layers on their keras.ops reference
+  stock    keras.layers.Dense / Activation (native=False build), tf.function
+  xla      the stock build with jit_compile=True (the native ops are not XLA-compilable)
+"train" is the median time of ``train_on_batch`` after warm-up; "infer" the
+median of ``predict_on_batch``. An XLA column reads "n/a" where XLA fails to compile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import machine, median_seconds  # noqa: E402
+
+import zoo  # noqa: E402
+from zoo import _native  # noqa: E402
+
+# name -> (builder overrides, batch): realistic small shapes that run in seconds on 2 cores.
+CASES = {
+    "lenet": (dict(input_shape=(32, 32, 1), num_classes=10), 64),
+    "resnet18": (dict(input_shape=(32, 32, 3), num_classes=10), 32),
+    "resnet50": (dict(input_shape=(32, 32, 3), num_classes=10, width=32), 16),
+    "mobilenet_v2": (dict(input_shape=(64, 64, 3), num_classes=10, alpha=0.5), 32),
+    "lstm_classifier": (dict(input_shape=(50, 16), num_classes=5, units=(64, 64)), 64),
+    "gru_forecaster": (dict(input_shape=(50, 4), num_classes=8), 64),
+    "conv_lstm_classifier": (dict(input_shape=(100, 8), num_classes=5), 64),
+    "dense_autoencoder": (dict(input_shape=(784,)), 128),
+    "conv_autoencoder": (dict(input_shape=(28, 28, 1)), 64),
+    "vae": (dict(input_shape=(784,)), 128),
+}
+QUICK = {"lenet", "lstm_classifier", "dense_autoencoder"}
+
+
+def targets(name, model, x, rng):
+    spec = zoo.get_model_spec(name)
+    if spec.family == "autoencoder":
+        return x, "mse"
+    if spec.task == "forecasting":
+        return rng.random((len(x), model.output_shape[-1]), dtype=np.float32), "mse"
+    y = rng.integers(0, model.output_shape[-1], len(x))
+    return y, "sparse_categorical_crossentropy"
+
+
+def time_model(model, x, y, loss, *, jit, repeats, reference=False):
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss=loss, jit_compile=jit)
+
+    def train():
+        model.train_on_batch(x, y)
+
+    def infer():
+        model.predict_on_batch(x)
+
+    # Tracing happens on the first call, inside the context: it fixes the path.
+    with _native.native(not reference):
+        t = median_seconds(train, repeats=repeats, warmup=2)
+        i = median_seconds(infer, repeats=repeats, warmup=2)
+    return t, i
+
+
+def bench(name, overrides, batch, repeats):
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    native = zoo.create_model(name, **overrides)
+    stock = zoo.create_model(name, **overrides, native=False)
+    stock.set_weights(native.get_weights())
+    shape = tuple(native.input_shape[1:])
+    x = rng.random((batch,) + shape, dtype=np.float32)
+    y, loss = targets(name, native, x, rng)
+    weights = native.get_weights()
+    rows = {}
+    rows["native"] = time_model(native, x, y, loss, jit=False, repeats=repeats)
+    ref = zoo.create_model(name, **overrides)
+    ref.set_weights(weights)
+    rows["ref"] = time_model(ref, x, y, loss, jit=False, repeats=repeats, reference=True)
+    rows["stock"] = time_model(stock, x, y, loss, jit=False, repeats=repeats)
+    xla = zoo.create_model(name, **overrides, native=False)
+    xla.set_weights(weights)
+    try:
+        rows["xla"] = time_model(xla, x, y, loss, jit=True, repeats=repeats)
+    except Exception as exc:  # XLA cannot compile some graphs (e.g. some RNN loops)
+        print(f"  {name}: XLA failed ({type(exc).__name__})", file=sys.stderr)
+        rows["xla"] = None
+    return rows
+
+
+def fmt(seconds):
+    return "n/a" if seconds is None else f"{seconds * 1e3:.2f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="three small models, few repeats")
+    parser.add_argument("--models", help="comma-separated subset of: " + ", ".join(CASES))
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--out", help="also write the table to this file")
+    args = parser.parse_args()
+    names = list(CASES)
+    if args.models:
+        names = [n.strip() for n in args.models.split(",")]
+        unknown = set(names) - set(CASES)
+        if unknown:
+            parser.error(f"unknown models {sorted(unknown)}; choose from {', '.join(CASES)}")
+    elif args.quick:
+        names = [n for n in names if n in QUICK]
+    repeats = args.repeats or (5 if args.quick else 15)
+    if not _native.use_tf_native():
+        print("warning: the native op library is not loaded; 'native' runs the reference",
+              file=sys.stderr)
+
+    lines = [
+        f"Model step times in ms (median of {repeats}), {machine()}",
+        "",
+        "| model | family | batch | train native | train ref | train stock | train xla "
+        "| infer native | infer ref | infer stock | infer xla | train native/stock |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        overrides, batch = CASES[name]
+        print(f"{name} ...", file=sys.stderr, flush=True)
+        r = bench(name, overrides, batch, repeats)
+        ratio = r["native"][0] / r["stock"][0]
+        cols = [fmt(r[v][0] if r[v] else None) for v in ("native", "ref", "stock", "xla")]
+        cols += [fmt(r[v][1] if r[v] else None) for v in ("native", "ref", "stock", "xla")]
+        lines.append(f"| {name} | {zoo.get_model_spec(name).family} | {batch} | "
+                     + " | ".join(cols) + f" | {ratio:.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
