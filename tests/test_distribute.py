@@ -118,3 +118,49 @@ def test_unknown_and_unconfigured_strategies_raise():
     finally:
         if env_backup is not None:
             os.environ["TF_CONFIG"] = env_backup
+
+
+def test_cli_fine_tune_killed_mid_phase_resumes_with_the_same_command(tmp_path):
+    import time
+
+    script = (
+        "import keras, zoo\n"
+        "keras.utils.set_random_seed(0)\n"
+        "m = keras.Sequential([keras.Input((20,)), zoo.layers.FusedDense(64, activation='gelu'),"
+        " zoo.layers.FusedDense(2, name='head')])\n"
+        f"m.save({str(tmp_path / 'mlp.keras')!r})\n"
+    )
+    assert subprocess.run([sys.executable, "-c", script], env=ENV, timeout=120).returncode == 0
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1024, 20)).astype("float32")
+    np.savez(tmp_path / "data.npz", x=x, y=(x[:, 0] > 0).astype("int64"))
+    backup = tmp_path / "backup"
+    zoo_cli = str(Path(sys.executable).with_name("zoo"))
+    command = [zoo_cli, "finetune", str(tmp_path / "mlp.keras"), str(tmp_path / "data.npz"),
+               "--head-epochs", "1", "--epochs", "25", "--batch-size", "8",
+               "--backup-dir", str(backup), "--json"]
+
+    proc = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # Kill once the head phase is kept and the full phase has backed up an epoch.
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (backup / "head.done.json").exists() and any((backup / "full").glob("*")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the fine-tune ended before it could be interrupted"
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -9
+
+    second = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    result = json.loads(second.stdout)
+    assert [p[:2] for p in result["phases"]] == [["head", 1], ["full", 25]]
+    resumed_full_epochs = result["history"]["phase"].count("full")
+    assert 1 <= resumed_full_epochs < 25  # only what was left ran again
+    assert result["history"]["phase"].count("head") == 1  # restored, with its history
+    assert not backup.exists()

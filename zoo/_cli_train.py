@@ -47,9 +47,17 @@ def _load(model, input_shape, num_classes):
 @click.option("--target", help="CSV series: the column to forecast (default the last numeric one)")
 @click.option("--window", type=int, help="CSV series: time steps per example (default the model's)")
 @click.option("--output", "-o", type=click.Path(), help="save the fine-tuned model (.keras)")
+@click.option("--strategy", type=click.Choice(["none", "mirrored", "multi-worker"]),
+              default="none", show_default=True,
+              help="tf.distribute strategy (multi-worker reads the cluster from TF_CONFIG); "
+                   "--batch-size is then per replica")
+@click.option("--backup-dir", type=click.Path(file_okay=False),
+              help="back up every epoch here; run the same command again after a crash to "
+                   "resume from the last completed epoch")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def finetune_command(model, data, input_shape, num_classes, head_epochs, epochs, learning_rate,
-                     fine_tune_lr, batch_size, validation_split, target, window, output, as_json):
+                     fine_tune_lr, batch_size, validation_split, target, window, output,
+                     strategy, backup_dir, as_json):
     """Fine-tune MODEL on DATA: an image folder (one sub-folder per class), a .csv
     time series, or an .npz file with arrays x and y."""
     quiet_tensorflow()
@@ -57,12 +65,19 @@ def finetune_command(model, data, input_shape, num_classes, head_epochs, epochs,
 
     if output is not None and not output.endswith(".keras"):
         raise click.BadParameter("the output file must end in .keras", param_hint="--output")
-    net = _load(model, parse_shape(input_shape), num_classes)
+    from zoo.distribute import resolve_strategy
+
+    # Before anything else touches TensorFlow: multi-worker collectives are
+    # configured at start-up, and the model's variables must be the strategy's.
+    dist = resolve_strategy(strategy)
+    with dist.scope():
+        net = _load(model, parse_shape(input_shape), num_classes)
     result = zoo.finetune(net, data, num_classes=num_classes, head_epochs=head_epochs,
                           epochs=epochs, learning_rate=learning_rate,
                           fine_tune_learning_rate=fine_tune_lr, batch_size=batch_size,
                           validation_split=validation_split, target=target, window=window,
-                          verbose=0 if as_json else "auto")
+                          verbose=0 if as_json else "auto", strategy=dist,
+                          backup_dir=backup_dir)
     if output is not None:
         result.model.save(output)
     if as_json:

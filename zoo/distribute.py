@@ -226,6 +226,9 @@ def build_in_scope(model, strategy):
 
     if strategy is tf.distribute.get_strategy():
         return model
+    if model.weights and all(isinstance(getattr(w, "value", w), tf.distribute.DistributedValues)
+                             for w in model.weights):
+        return model  # already built in a strategy's scope
     with strategy.scope():
         clone = keras.models.clone_model(model)
         clone.set_weights(model.get_weights())
