@@ -354,3 +354,14 @@ def test_missing_native_library_falls_back_when_not_required():
     out = _child(BROKEN_LIB, ZOO_REQUIRE_NATIVE="0")
     assert out.returncode == 0, out.stderr
     assert "fallback 6.0" in out.stdout
+
+
+def test_zoo_layers_pass_timestep_masks_through():
+    inputs = keras.Input((None, 4))
+    hidden = keras.layers.Masking(0.0)(inputs)
+    hidden = zoo.layers.FusedDense(8, activation="relu")(hidden)
+    hidden = zoo.layers.BiasActivation("gelu", bias_initializer="ones")(hidden)
+    model = keras.Model(inputs, keras.layers.LSTM(3)(hidden))
+    padded = sample((2, 5, 4))
+    padded[:, 3:] = 0.0  # two padding steps, which the LSTM must skip
+    np.testing.assert_allclose(model(padded), model(padded[:, :3]), **F32_TOL)

@@ -50,6 +50,8 @@ class BiasActivation(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.bias_constraint = keras.constraints.get(bias_constraint)
+        # Acts on the last axis only, like Dense: a timestep mask passes through.
+        self.supports_masking = True
         # The TF op library is not XLA-compilable: Keras must not jit this layer.
         if uses_native(self.compute_dtype):
             self.supports_jit = False

@@ -66,6 +66,8 @@ class FusedDense(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.input_spec = keras.InputSpec(min_ndim=2)
+        # Acts on the last axis only, like Dense: a timestep mask passes through.
+        self.supports_masking = True
         # The TF op library is not XLA-compilable: Keras must not jit this layer.
         if uses_native(self.compute_dtype):
             self.supports_jit = False
