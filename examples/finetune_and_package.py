@@ -55,14 +55,16 @@ def main(argv=None):
     print(f"fine-tuned: test accuracy {accuracy:.4f} (even vs odd)")
 
     # 2. Save a preset, and 3. package it: the package is a plugin like any other.
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="zoo-parity-"))
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="zoo-parity-")).resolve()
     preset = zoo.save_preset(model, work / "digits_parity", labels=("even", "odd"), license="Apache-2.0",
                              metrics={"test_accuracy": accuracy}, overwrite=True,
                              dataset="scikit-learn load_digits, even vs odd; the zoo-digits-cnn split",
                              description="digits_cnn fine-tuned to tell even digits from odd ones")
     zoo_cli = [sys.executable, "-m", "zoo"]
+    # Subprocesses start in the work folder: run from a source checkout, the
+    # current folder would otherwise put the uninstalled source tree on sys.path.
     subprocess.run([*zoo_cli, "package", str(preset), "--name", "zoo-digits-parity", "--output", str(work),
-                    "--force"], check=True)
+                    "--force"], check=True, cwd=work)
 
     # 4. Install it and load it by name in a new process (entry points are read at start-up).
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", str(work / "zoo-digits-parity")]
@@ -73,9 +75,9 @@ def main(argv=None):
     if importlib.util.find_spec("setuptools") is not None:
         pip.insert(-1, "--no-build-isolation")  # build with the setuptools already here: no download
     print("$", " ".join(pip))
-    subprocess.run(pip, check=True)
-    subprocess.run([*zoo_cli, "info", "digits_parity"], check=True, env=env)
-    subprocess.run([sys.executable, "-c", CHECK], check=True, env=env)
+    subprocess.run(pip, check=True, cwd=work)
+    subprocess.run([*zoo_cli, "info", "digits_parity"], check=True, env=env, cwd=work)
+    subprocess.run([sys.executable, "-c", CHECK], check=True, env=env, cwd=work)
     return accuracy
 
 

@@ -10,6 +10,7 @@ scale), since the kernels compute in float32 and round once.
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import keras
@@ -330,8 +331,10 @@ def test_layer_accepts_keras_activation_functions():
 
 def _child(code, **env):
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}
+    # cwd outside the checkout: `python -c` puts the current folder on sys.path,
+    # which from the repository root would import the unbuilt source tree.
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, env=full_env, timeout=300)
+                          text=True, env=full_env, timeout=300, cwd=tempfile.gettempdir())
 
 
 BROKEN_LIB = """

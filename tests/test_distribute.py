@@ -130,7 +130,9 @@ def test_cli_fine_tune_killed_mid_phase_resumes_with_the_same_command(tmp_path):
         " zoo.layers.FusedDense(2, name='head')])\n"
         f"m.save({str(tmp_path / 'mlp.keras')!r})\n"
     )
-    assert subprocess.run([sys.executable, "-c", script], env=ENV, timeout=120).returncode == 0
+    # cwd outside the checkout: `python -c` puts the current folder on sys.path.
+    assert subprocess.run([sys.executable, "-c", script], env=ENV, timeout=120,
+                          cwd=tmp_path).returncode == 0
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1024, 20)).astype("float32")
     np.savez(tmp_path / "data.npz", x=x, y=(x[:, 0] > 0).astype("int64"))

@@ -111,7 +111,8 @@ def test_read_metadata_needs_no_tensorflow(preset):
     _, path = preset
     code = ("import json, sys, zoo; info = zoo.model_info(sys.argv[1]); "
             "print(json.dumps([info['name'], 'tensorflow' in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
+                         cwd=path.parent)  # not the checkout: `-c` puts the cwd on sys.path
     assert json.loads(out.stdout) == ["fine-tuned", False], out.stderr
 
 

@@ -257,24 +257,13 @@ dbias_finish_kernel(const float* __restrict__ partial, T* __restrict__ dbias, in
 // ----------------------------------------------------------------------------
 // Host side.
 
-void check_common(const void* x, int64_t n, int64_t channels, DType dt, const ActParams& act) {
-  ZOO_CHECK(dt == DType::f32 || dt == DType::f16 || dt == DType::bf16,
-            "dtype must be float32, float16 or bfloat16");
-  ZOO_CHECK(n >= 0, "element count must be >= 0");
-  ZOO_CHECK(channels >= 1, "channels (last-axis length) must be >= 1");
-  ZOO_CHECK(n % channels == 0, "element count " + std::to_string(n) +
-                                   " is not a multiple of the last-axis length " +
-                                   std::to_string(channels));
-  ZOO_CHECK(n == 0 || x != nullptr, "input pointer is null");
-  check_act_params(act);
-}
 
 int pack_width(DType dt) { return 16 / static_cast<int>(dtype_size(dt)); }
 
 }  // namespace
 
 void bias_act_forward(const BiasActForward& a, cudaStream_t stream) {
-  check_common(a.x, a.n, a.channels, a.dtype, a.act);
+  check_bias_act_args(a.x, a.n, a.channels, a.dtype, a.act);
   ZOO_CHECK(a.n == 0 || a.y != nullptr, "output pointer is null");
   if (a.n == 0) return;
   const bool vec = aligned16(a.x) && aligned16(a.y);
@@ -314,7 +303,7 @@ size_t bias_act_backward_workspace(const BiasActBackward& a) {
 
 void bias_act_backward(const BiasActBackward& a, cudaStream_t stream, void* workspace,
                        size_t workspace_bytes) {
-  check_common(a.x, a.n, a.channels, a.dtype, a.act);
+  check_bias_act_args(a.x, a.n, a.channels, a.dtype, a.act);
   ZOO_CHECK(a.n == 0 || (a.dy != nullptr && a.dx != nullptr), "gradient pointer is null");
   if (a.n == 0) {
     // The sum over no rows is zero; all-zero bits are +0 in every dtype.

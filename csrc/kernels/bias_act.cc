@@ -41,8 +41,10 @@ std::vector<float> bias_pattern(const void* bias, int64_t channels, DType dt) {
   return pattern;
 }
 
-void check_common(const void* x, int64_t n, int64_t channels, DType dt,
-                  const ActParams& act) {
+}  // namespace
+
+void check_bias_act_args(const void* x, int64_t n, int64_t channels, DType dt,
+                         const ActParams& act) {
   ZOO_CHECK(dt == DType::f32 || dt == DType::f16 || dt == DType::bf16,
             "dtype must be float32, float16 or bfloat16");
   ZOO_CHECK(n >= 0, "element count must be >= 0");
@@ -54,10 +56,8 @@ void check_common(const void* x, int64_t n, int64_t channels, DType dt,
   check_act_params(act);
 }
 
-}  // namespace
-
 void bias_act_forward(const BiasActForward& a, const Parallel& par) {
-  check_common(a.x, a.n, a.channels, a.dtype, a.act);
+  check_bias_act_args(a.x, a.n, a.channels, a.dtype, a.act);
   ZOO_CHECK(a.n == 0 || a.y != nullptr, "output pointer is null");
   if (a.n == 0) return;
   const IsaKernels& k = kernels_for(active_isa());
@@ -74,7 +74,7 @@ void bias_act_forward(const BiasActForward& a, const Parallel& par) {
 }
 
 void bias_act_backward(const BiasActBackward& a, const Parallel& par) {
-  check_common(a.x, a.n, a.channels, a.dtype, a.act);
+  check_bias_act_args(a.x, a.n, a.channels, a.dtype, a.act);
   ZOO_CHECK(a.n == 0 || (a.dy != nullptr && a.dx != nullptr), "gradient pointer is null");
   ZOO_CHECK(a.dbias == nullptr || a.bias != nullptr, "dbias requested without a bias");
   const IsaKernels& k = kernels_for(active_isa());

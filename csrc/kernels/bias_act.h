@@ -36,6 +36,11 @@ struct BiasActBackward {
   ActParams act;
 };
 
+// The checks every bias_act implementation (CPU or CUDA) makes on its
+// arguments; throws zoo::Error naming the problem.
+void check_bias_act_args(const void* x, int64_t n, int64_t channels, DType dtype,
+                         const ActParams& act);
+
 // Validate everything, then run. Throw zoo::Error on bad arguments, before any
 // memory is touched.
 void bias_act_forward(const BiasActForward& args, const Parallel& par);
