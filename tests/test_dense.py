@@ -228,13 +228,16 @@ def test_half_precision_goes_through_matmul_and_bias_act():
 def test_dispatch_rule():
     from zoo.ops.dense import gemm_preferred
 
-    assert gemm_preferred(32, 4096, 4096)         # small batch: zoo's GEMM
-    assert gemm_preferred(64, 64, 64)
-    assert not gemm_preferred(128, 512, 512)      # more rows: tf.matmul + bias_act
+    assert gemm_preferred(32, 4096, 4096)         # small batch, big weights: zoo's GEMM
+    assert gemm_preferred(64, 1024, 256)
+    assert not gemm_preferred(32, 256, 256)       # few weights: tf.matmul + bias_act
+    assert not gemm_preferred(32, 1024, 1024, training=False)  # inference
+    assert not gemm_preferred(128, 512, 512)      # more rows
     assert not gemm_preferred(2048, 2048, 2048)
-    assert not gemm_preferred(None, 256, 256)     # batch unknown while tracing
+    assert not gemm_preferred(None, 1024, 1024)   # batch unknown while tracing
     with dense_path(None):
-        assert choose_path((4, 8, 16), (16, 4), "float32") == "gemm"
+        assert choose_path((4, 8, 512), (512, 512), "float32") == "gemm"
+        assert choose_path((4, 8, 512), (512, 512), "float32", training=False) == "matmul"
         assert choose_path((2048, 2048), (2048, 2048), "float32") == "matmul"
 
 

@@ -50,9 +50,15 @@ class Blocks:
         return cls(units, activation=activation, name=name, **kwargs)
 
     def act(self, activation, name=None):
-        """A bias-free activation (after BatchNorm, whose beta already is the bias)."""
-        if self.native:
-            return BiasActivation(activation, use_bias=False, name=name)
+        """A bias-free activation inside a conv block (after BatchNorm, whose beta
+        already is the bias, or after a residual add).
+
+        Stock Keras on both builds: here TensorFlow's graph optimiser fuses the
+        activation into the BatchNorm / convolution before it (oneDNN), which a
+        separate zoo op would prevent; measured, the zoo op cost CNN training
+        steps 4-11 % (benchmarks/RESULTS.md, "Model families"). zoo's kernels
+        stay where they win: the dense layers and standalone bias+activation.
+        """
         return keras.layers.Activation(activation, name=name)
 
     def conv_act(self, x, conv_cls, filters, kernel_size, activation, name, **conv_kwargs):

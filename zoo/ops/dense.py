@@ -71,24 +71,26 @@ def _forced_path() -> str:
     return path
 
 
-# Rows of x (after flattening) up to which zoo's GEMM is used. Above it,
-# tf.matmul (oneDNN) + the fused bias_act kernel measured as fast or faster
-# (benchmarks/RESULTS.md, "Fused dense").
+# zoo's GEMM is used for training steps on at most GEMM_MAX_ROWS rows (after
+# flattening) with a weight matrix of at least GEMM_MIN_WEIGHTS entries; every
+# other case runs tf.matmul (oneDNN) + the fused bias_act kernel
+# (benchmarks/RESULTS.md, "Fused dense", idle-machine rerun).
 GEMM_MAX_ROWS = 64
+GEMM_MIN_WEIGHTS = 1 << 18
 
 
-def gemm_preferred(m, k, n) -> bool:
-    """The dispatch rule for float32, from benchmarks/RESULTS.md ("Fused dense"):
-    zoo's GEMM for small batches (m <= 64 rows after flattening), where it
-    reads the weights in place instead of copying them and its fused epilogue
-    and backward beat tf.matmul + bias_act; tf.matmul + the fused bias_act
-    kernel for more rows, where the two measured even or oneDNN ahead. ``m`` is
-    None when the batch size is unknown while tracing; then the matmul path
-    is taken. ``k`` and ``n`` do not enter the rule at the benchmarked sizes
-    (64 to 2048).
+def gemm_preferred(m, k, n, training=None) -> bool:
+    """The dispatch rule for float32, from the idle-machine benchmarks: at
+    <= 64 rows and K*N >= 2^18, zoo's GEMM (weights read in place, fused
+    epilogue, dz and db in one pass) made forward+backward 1.06-1.79x faster
+    than stock Keras; with fewer weights (32x256x256) it lost to tf.matmul +
+    bias_act, and forward alone it measured 0.75-1.04x of that path, so
+    inference (``training=False``) and larger batches take the matmul path.
+    ``m`` is None when the batch size is unknown while tracing: matmul path.
     """
-    del k, n
-    return m is not None and m <= GEMM_MAX_ROWS
+    if training is False or m is None or k is None or n is None:
+        return False
+    return m <= GEMM_MAX_ROWS and k * n >= GEMM_MIN_WEIGHTS
 
 
 def _check(x, kernel, bias):
@@ -160,7 +162,7 @@ def dense(x, kernel, bias=None, activation="linear", training=None):
     return _dense(x, kernel, bias, act, training)
 
 
-def choose_path(x_shape, kernel_shape, dtype) -> str:
+def choose_path(x_shape, kernel_shape, dtype, training=None) -> str:
     """Which path :func:`dense` takes for these static shapes and dtype:
     ``"gemm"``, ``"matmul"`` or ``"reference"``."""
     dtype = keras.backend.standardize_dtype(dtype)
@@ -175,7 +177,7 @@ def choose_path(x_shape, kernel_shape, dtype) -> str:
     m = 1
     for d in x_shape[:-1]:
         m = None if (m is None or d is None) else m * d
-    return "gemm" if gemm_preferred(m, k, n) else "matmul"
+    return "gemm" if gemm_preferred(m, k, n, training) else "matmul"
 
 
 def _dense(x, kernel, bias, act: Activation, training=None):
@@ -184,7 +186,7 @@ def _dense(x, kernel, bias, act: Activation, training=None):
     if bias is not None:
         bias = ops.convert_to_tensor(bias)
     dtype = _check(x, kernel, bias)
-    path = choose_path(tuple(x.shape), tuple(kernel.shape), dtype)
+    path = choose_path(tuple(x.shape), tuple(kernel.shape), dtype, training)
     if path == "gemm":
         return _tf_dense(x, kernel, bias, act, save_preact=training is not False)
     if path == "matmul":
