@@ -56,20 +56,33 @@ void check_bias_act_args(const void* x, int64_t n, int64_t channels, DType dt,
   check_act_params(act);
 }
 
+namespace {
+
+// What forward and backward share: the float32 bias pattern and the chunking
+// of [0, n) into tasks.
+struct Plan {
+  std::vector<float> pattern;  // empty without a bias
+  int64_t n, chunk, tasks;
+
+  Plan(const void* bias, int64_t channels, DType dt, int64_t n_)
+      : n(n_), chunk(chunk_size(n_)), tasks(n_ == 0 ? 0 : (n_ + chunk - 1) / chunk) {
+    if (bias) pattern = bias_pattern(bias, channels, dt);
+  }
+  const float* pat() const { return pattern.empty() ? nullptr : pattern.data(); }
+  int64_t plen() const { return static_cast<int64_t>(pattern.size()); }
+  int64_t begin(int64_t t) const { return t * chunk; }
+  int64_t end(int64_t t) const { return std::min(n, (t + 1) * chunk); }
+};
+
+}  // namespace
+
 void bias_act_forward(const BiasActForward& a, const Parallel& par) {
   check_bias_act_args(a.x, a.n, a.channels, a.dtype, a.act);
   ZOO_CHECK(a.n == 0 || a.y != nullptr, "output pointer is null");
-  if (a.n == 0) return;
   const IsaKernels& k = kernels_for(active_isa());
-  std::vector<float> pattern;
-  if (a.bias) pattern = bias_pattern(a.bias, a.channels, a.dtype);
-  const float* pat = a.bias ? pattern.data() : nullptr;
-  const int64_t plen = static_cast<int64_t>(pattern.size());
-  const int64_t chunk = chunk_size(a.n);
-  const int64_t tasks = (a.n + chunk - 1) / chunk;
-  par.run(tasks, [&](int64_t t) {
-    const int64_t b = t * chunk;
-    k.forward_chunk(a, pat, plen, b, std::min(a.n, b + chunk));
+  const Plan plan(a.bias, a.channels, a.dtype, a.n);
+  par.run(plan.tasks, [&](int64_t t) {
+    k.forward_chunk(a, plan.pat(), plan.plen(), plan.begin(t), plan.end(t));
   });
 }
 
@@ -78,22 +91,17 @@ void bias_act_backward(const BiasActBackward& a, const Parallel& par) {
   ZOO_CHECK(a.n == 0 || (a.dy != nullptr && a.dx != nullptr), "gradient pointer is null");
   ZOO_CHECK(a.dbias == nullptr || a.bias != nullptr, "dbias requested without a bias");
   const IsaKernels& k = kernels_for(active_isa());
-  std::vector<float> pattern;
-  if (a.bias) pattern = bias_pattern(a.bias, a.channels, a.dtype);
-  const float* pat = a.bias ? pattern.data() : nullptr;
-  const int64_t plen = static_cast<int64_t>(pattern.size());
-  const int64_t chunk = chunk_size(a.n);
-  const int64_t tasks = a.n == 0 ? 0 : (a.n + chunk - 1) / chunk;
+  const Plan plan(a.bias, a.channels, a.dtype, a.n);
+  const int64_t plen = plan.plen();
   // One float32 accumulator row per chunk, summed in chunk order afterwards.
-  std::vector<float> partial(a.dbias ? static_cast<size_t>(tasks * plen) : 0, 0.0f);
-  par.run(tasks, [&](int64_t t) {
-    const int64_t b = t * chunk;
+  std::vector<float> partial(a.dbias ? static_cast<size_t>(plan.tasks * plen) : 0, 0.0f);
+  par.run(plan.tasks, [&](int64_t t) {
     float* acc = a.dbias ? partial.data() + t * plen : nullptr;
-    k.backward_chunk(a, pat, plen, b, std::min(a.n, b + chunk), acc);
+    k.backward_chunk(a, plan.pat(), plen, plan.begin(t), plan.end(t), acc);
   });
   if (a.dbias) {
     std::vector<double> sum(static_cast<size_t>(a.channels), 0.0);
-    for (int64_t t = 0; t < tasks; ++t)
+    for (int64_t t = 0; t < plan.tasks; ++t)
       for (int64_t j = 0; j < plen; ++j) sum[j % a.channels] += partial[t * plen + j];
     std::vector<float> out(sum.begin(), sum.end());
     cvt::store(out.data(), a.channels, a.dtype, a.dbias);
