@@ -27,6 +27,7 @@
 #include "../cuda/cuda_check.h"
 #include "../cuda/dense.h"
 #include "../cuda/device_info.h"
+#include "common.h"
 #include "dlpack.h"
 
 namespace py = pybind11;
@@ -181,17 +182,6 @@ class DeviceScope {
 };
 
 const Tensor* ptr(const std::optional<Tensor>& t) { return t ? &*t : nullptr; }
-
-ActParams act_params(const std::string& activation, float alpha, std::optional<float> max_value,
-                     float threshold) {
-  ActParams p;
-  p.kind = act_from_name(activation);
-  p.alpha = alpha;
-  p.max_value = max_value ? *max_value : INFINITY;
-  p.threshold = threshold;
-  check_act_params(p);
-  return p;
-}
 
 cudaStream_t to_stream(std::optional<intptr_t> s) {
   return reinterpret_cast<cudaStream_t>(s ? *s : 0);

@@ -10,16 +10,11 @@
 #include <vector>
 
 #include "../kernels/dense.h"
+#include "common.h"
 
 namespace py = pybind11;
 
 namespace zoo::py_binding {
-
-// Shared with module.cc.
-const Parallel& pool();
-py::array contiguous(const py::array& a);
-ActParams act_params(const std::string& activation, float alpha, std::optional<float> max_value,
-                     float threshold);
 
 namespace {
 

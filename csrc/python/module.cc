@@ -12,6 +12,7 @@
 
 #include "../kernels/bias_act.h"
 #include "../kernels/cpu_features.h"
+#include "common.h"
 #include "thread_pool.h"
 
 namespace py = pybind11;
