@@ -25,6 +25,21 @@ def median_seconds(fn, *, repeats: int = 15, warmup: int = 3, min_time: float = 
     return statistics.median(times)
 
 
+def finish(out) -> None:
+    """Wait for a TF call's results without copying them.
+
+    Eager TensorFlow on the CPU runs synchronously: the outputs are complete
+    when the call returns. `.numpy()` would add a copy into fresh numpy memory
+    (for 64 MB that copy and its page faults cost more than most of the ops
+    measured), so the benchmarks only check that execution is synchronous.
+    """
+    import tensorflow as tf
+
+    if not tf.config.experimental.get_synchronous_execution():
+        raise RuntimeError("benchmarks need synchronous eager execution")
+    del out
+
+
 def machine() -> str:
     model = platform.processor() or "unknown CPU"
     try:

@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
-from _timing import machine, median_seconds
+from _timing import finish, machine, median_seconds
 from zoo import _native
 from zoo.ops import bias_act, bias_act_ref
 
@@ -101,15 +101,14 @@ def main():
         bound_fwd = 2 * n * 4 / bandwidth          # read x, write y
         bound_bwd = 3 * n * 4 / bandwidth          # read x and dy, write dx
         negate = tf.function(tf.math.negative)
-        floor = median_seconds(lambda: negate(x).numpy(), repeats=9 if n > 4e6 else 21)
+        floor = median_seconds(lambda: finish(negate(x)), repeats=9 if n > 4e6 else 21)
         for act in ACTIVATIONS:
             for pass_name, fns in variants(act).items():
                 inputs = (x, b) if pass_name == "forward" else (x, b, dy)
                 t = {}
                 for name, fn in fns.items():
                     def run(fn=fn):
-                        out = fn(*inputs)
-                        (out[0] if isinstance(out, list) else out).numpy()
+                        finish(fn(*inputs))
                     t[name] = median_seconds(run, repeats=9 if n > 4e6 else 21)
                 bound = bound_fwd if pass_name == "forward" else bound_bwd
                 lines.append(

@@ -33,7 +33,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from _timing import machine  # noqa: E402
+from _timing import finish, machine  # noqa: E402
 from zoo import _native  # noqa: E402
 from zoo.ops.dense import dense, dense_path, gemm_preferred  # noqa: E402
 
@@ -109,8 +109,7 @@ def interleaved_medians(fns: dict, args: tuple, budget_s: float, quantile=0.5) -
     """Median (or another quantile of the) seconds per variant over rounds in
     which every variant runs once."""
     def call(fn):
-        out = fn(*args)
-        (out[0] if isinstance(out, (list, tuple)) else out).numpy()
+        finish(fn(*args))
 
     for fn in fns.values():  # trace and warm up
         call(fn)

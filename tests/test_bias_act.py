@@ -30,6 +30,9 @@ ACTIVATIONS = [
 ]
 SHAPES = [(7,), (3, 5), (2, 3, 17), (2, 2, 3, 33), (1, 1000), (0, 8)]
 F32_TOL = dict(rtol=2e-5, atol=2e-6)
+# Half-precision outputs computed in float32 and rounded once, against a float32
+# reference: within a few half-precision ulp (float16 eps is 9.8e-4).
+HALF_TOL = dict(rtol=2e-3, atol=2e-3)
 
 
 def act_id(a):
@@ -94,6 +97,34 @@ def test_large_tensor_crosses_the_threading_threshold():
     b = sample((1001,), seed=2)
     for act in ("gelu", "silu", "relu"):
         np.testing.assert_allclose(run_native(x, b, act), run_ref(x, b, act), **F32_TOL)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_outputs_beyond_the_cache_are_streamed_with_the_same_results(dtype):
+    """Outputs larger than half the last-level cache take the streaming-store
+    path; an offset view makes its unaligned head and tail run too."""
+    cache = _native.c_module().build_info()["last_level_cache_bytes"]
+    if cache > 256 * 2**20:
+        pytest.skip(f"last-level cache of {cache} bytes: the streamed size would be too large")
+    itemsize = np.dtype(dtype).itemsize
+    channels = 1031
+    rows = cache // 2 // (channels * itemsize) + 2
+    base = sample((rows * channels + 1,), dtype, seed=7)
+    x = base[1:].reshape(rows, channels)  # starts 1 element past an aligned address
+    b = sample((channels,), dtype, seed=8)
+    dy = sample((rows, channels), dtype, seed=9)
+    c = _native.c_module()
+    for act in ("gelu", "relu"):
+        want = run_ref(x.astype(np.float32), b.astype(np.float32), act)
+        got = c.bias_act(x, b, act).astype(np.float32)
+        np.testing.assert_allclose(got, want, **(F32_TOL if dtype == "float32" else HALF_TOL))
+        dx, db = c.bias_act_backward(dy, x, b, act)
+        rdx, rdb = ref_grads(x.astype(np.float32), b.astype(np.float32),
+                             dy.astype(np.float32), act, "float32")
+        tol = dict(rtol=5e-5, atol=5e-6) if dtype == "float32" else HALF_TOL
+        np.testing.assert_allclose(dx.astype(np.float32), rdx, **tol)
+        if dtype == "float32":  # the TF op: its own (aligned) output buffer
+            np.testing.assert_allclose(run_native(x, b, act), want, **F32_TOL)
 
 
 SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 88.5, -88.5, 100.0,

@@ -14,6 +14,7 @@
 #include "activation.h"
 #include "bias_act.h"
 #include "convert.h"
+#include "stream.h"
 
 #ifndef ZOO_ISA_NS
 #error "define ZOO_ISA_NS before including bias_act_impl.h"
@@ -89,10 +90,25 @@ inline void accumulate_bias_grad(const float* __restrict g, int64_t len, float* 
 
 // ----------------------------------------------------------------------------
 // Chunks of the flat element range [begin, end).
+//
+// With `stream` set the finished tile is converted into a second stack tile
+// and written out with streaming stores (see stream.h); the caller sets it for
+// outputs larger than the last-level cache.
+
+// Converts the float32 tile and writes it to dst, directly or streamed.
+inline void store_tile(const float* z, int64_t len, DType dt, void* dst, bool stream) {
+  if (!stream) {
+    cvt::store(z, len, dt, dst);
+    return;
+  }
+  alignas(64) char out[kTile * sizeof(float)];
+  cvt::store(z, len, dt, out);
+  stream::copy(dst, out, len * dtype_size(dt));
+}
 
 template <Act K>
 void forward_chunk_t(const BiasActForward& a, const float* pattern, int64_t plen, int64_t begin,
-                     int64_t end) {
+                     int64_t end, bool stream) {
   alignas(64) float z[kTile];
   const int64_t es = dtype_size(a.dtype);
   for (int64_t t = begin; t < end; t += kTile) {
@@ -100,13 +116,14 @@ void forward_chunk_t(const BiasActForward& a, const float* pattern, int64_t plen
     cvt::load(static_cast<const char*>(a.x) + t * es, a.dtype, len, z);
     if (pattern) add_bias(z, len, pattern, plen, t);
     act_forward_t<K>(z, len, a.act);
-    cvt::store(z, len, a.dtype, static_cast<char*>(a.y) + t * es);
+    store_tile(z, len, a.dtype, static_cast<char*>(a.y) + t * es, stream);
   }
+  if (stream) stream::fence();
 }
 
 template <Act K>
 void backward_chunk_t(const BiasActBackward& a, const float* pattern, int64_t plen,
-                      int64_t begin, int64_t end, float* dbias_acc) {
+                      int64_t begin, int64_t end, float* dbias_acc, bool stream) {
   alignas(64) float z[kTile];
   alignas(64) float g[kTile];
   const int64_t es = dtype_size(a.dtype);
@@ -117,20 +134,22 @@ void backward_chunk_t(const BiasActBackward& a, const float* pattern, int64_t pl
     if (pattern) add_bias(z, len, pattern, plen, t);
     act_backward_t<K>(g, z, len, a.act);
     if (dbias_acc) accumulate_bias_grad(g, len, dbias_acc, plen, t);
-    cvt::store(g, len, a.dtype, static_cast<char*>(a.dx) + t * es);
+    store_tile(g, len, a.dtype, static_cast<char*>(a.dx) + t * es, stream);
   }
+  if (stream) stream::fence();
 }
 
 inline void forward_chunk(const BiasActForward& a, const float* pattern, int64_t plen,
-                          int64_t begin, int64_t end) {
-  dispatch_act(a.act.kind, [&](auto k) { forward_chunk_t<decltype(k)::value>(a, pattern, plen, begin, end); });
+                          int64_t begin, int64_t end, bool stream) {
+  dispatch_act(a.act.kind, [&](auto k) {
+    forward_chunk_t<decltype(k)::value>(a, pattern, plen, begin, end, stream);
+  });
 }
 
 inline void backward_chunk(const BiasActBackward& a, const float* pattern, int64_t plen,
-                           int64_t begin, int64_t end, float* dbias_acc) {
-  dispatch_act(a.act.kind,
-               [&](auto k) {
-    backward_chunk_t<decltype(k)::value>(a, pattern, plen, begin, end, dbias_acc);
+                           int64_t begin, int64_t end, float* dbias_acc, bool stream) {
+  dispatch_act(a.act.kind, [&](auto k) {
+    backward_chunk_t<decltype(k)::value>(a, pattern, plen, begin, end, dbias_acc, stream);
   });
 }
 

@@ -2,7 +2,10 @@
 #include "cpu_features.h"
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
+
+#include <unistd.h>
 
 #include "common.h"
 
@@ -90,5 +93,24 @@ void set_isa(Isa isa) {
 }
 
 void reset_isa() { g_isa.store(static_cast<int>(detected_isa()), std::memory_order_relaxed); }
+
+long last_level_cache_bytes() {
+  // sysfs first: it describes the cache this CPU shares (what lscpu prints),
+  // where sysconf may report the sum over a virtual machine's host.
+  static const long bytes = [] {
+    for (const char* path : {"/sys/devices/system/cpu/cpu0/cache/index3/size",
+                             "/sys/devices/system/cpu/cpu0/cache/index2/size"}) {
+      if (std::FILE* f = std::fopen(path, "r")) {
+        long kib = 0;
+        const int got = std::fscanf(f, "%ldK", &kib);
+        std::fclose(f);
+        if (got == 1 && kib > 0) return kib * 1024;
+      }
+    }
+    const long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    return v > 0 ? v : 8L << 20;
+  }();
+  return bytes;
+}
 
 }  // namespace zoo

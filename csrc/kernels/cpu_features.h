@@ -18,4 +18,9 @@ Isa active_isa();                           // detected, capped by ZOO_ISA or se
 void set_isa(Isa isa);                      // throws if the CPU cannot run it
 void reset_isa();                           // back to detected (ZOO_ISA ignored)
 
+// Size of the largest CPU cache (L3 where the OS reports one; 8 MiB if it
+// reports none): the line between outputs worth keeping cached and outputs
+// written with streaming stores.
+long last_level_cache_bytes();
+
 }  // namespace zoo

@@ -7,8 +7,10 @@
 namespace zoo {
 
 struct IsaKernels {
-  void (*forward_chunk)(const BiasActForward&, const float*, int64_t, int64_t, int64_t);
-  void (*backward_chunk)(const BiasActBackward&, const float*, int64_t, int64_t, int64_t, float*);
+  // (args, bias pattern, pattern length, begin, end[, dbias accumulator], stream stores)
+  void (*forward_chunk)(const BiasActForward&, const float*, int64_t, int64_t, int64_t, bool);
+  void (*backward_chunk)(const BiasActBackward&, const float*, int64_t, int64_t, int64_t, float*,
+                         bool);
   void (*act_forward)(float*, int64_t, const ActParams&);
   void (*act_backward)(float*, const float*, int64_t, const ActParams&);
 };

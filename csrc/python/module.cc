@@ -151,6 +151,8 @@ py::dict build_info() {
   d["cuda"] = false;
 #endif
   d["threads"] = pool().num_threads();
+  // Outputs above half of this are written with streaming stores (bias_act.cc).
+  d["last_level_cache_bytes"] = last_level_cache_bytes();
   return d;
 }
 
