@@ -91,9 +91,9 @@ ZOO_HD float relu_grad(float z, float slope, float cap, float t) {
 ZOO_HD float elu(float z, float alpha) { return z > 0.0f ? z : alpha * vm::expm1(z); }
 ZOO_HD float elu_grad(float z, float alpha) { return z > 0.0f ? 1.0f : alpha * vm::exp(z); }
 
-ZOO_HD float gelu(float z) { return 0.5f * z * vm::erfc(-z * kInvSqrt2); }
+ZOO_HD float gelu(float z) { return z * vm::phi(z); }
 ZOO_HD float gelu_grad(float z) {
-  return 0.5f * vm::erfc(-z * kInvSqrt2) + z * kInvSqrt2Pi * vm::exp(-0.5f * z * z);
+  return vm::phi(z) + z * kInvSqrt2Pi * vm::exp(-0.5f * z * z);
 }
 
 // 0.5 z (1 + tanh(u)) == z * sigmoid(2u): same function, no cancellation for z << 0.

@@ -4,7 +4,9 @@
 // that the same source auto-vectorises under -mavx2 / -mavx512f when a loop is
 // marked `#pragma omp simd`, stays correct on the scalar path, and compiles as
 // CUDA device code. Accuracy goal: a few float32 ulp against float64, with NaN
-// propagated and +-Inf mapped as the float64 function maps them.
+// propagated and +-Inf mapped as the float64 function maps them. One measured
+// exception, taken for speed: phi (exact gelu) is bounded in absolute error,
+// see there.
 #pragma once
 
 #include <cstdint>
@@ -39,31 +41,35 @@ ZOO_HD float copysign(float mag, float sgn) {
 }
 constexpr float kInf = __builtin_huge_valf();
 
-// exp(x): Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, degree-7 Taylor
-// polynomial for e^r (truncation < 1e-8 relative), then scaling by 2^n built in
-// the exponent bits. No clamping on the way: out-of-range lanes compute
-// garbage that the two final selects replace (Inf above 88.376, where 2^n
-// would leave the exponent range, 0 below FLT_MIN). The kernels only need exp
-// to be right where it is finite and normal; NaN flows through r into p.
+// exp(x): Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-6
+// polynomial for e^r fitted for least maximum relative error on that interval
+// (3.6e-9 with these float32 coefficients, far below float32's 6e-8 ulp), then
+// scaling by 2^n built in the exponent bits.
+//
+// Range without selects: x is clamped to [-88, 89] first (NaN passes through
+// both clamps). Above 88.38 n reaches 128, whose exponent field 255 is +Inf;
+// below -87.9 n is -127, whose exponent field 0 makes the scale +0 (results
+// that would be float32 subnormals flush to 0, as before). Clamping costs two
+// instructions where the former range selects cost six.
 ZOO_HD float exp(float x) {
+  x = x > 89.0f ? 89.0f : x;
+  x = x < -88.0f ? -88.0f : x;
   // Round to nearest with the 1.5*2^23 trick: exact for |v| < 2^22 and it
   // vectorises on every ISA (no roundps on the baseline).
   const float magic = 12582912.0f;
   const float n = (x * 1.44269504088896341f + magic) - magic;
   float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
+  float p = 1.381453942e-03f;
+  p = p * r + 8.368745446e-03f;
+  p = p * r + 4.166838899e-02f;
+  p = p * r + 1.666652113e-01f;
+  p = p * r + 4.999999404e-01f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  // Out-of-range n wraps harmlessly here (unsigned), the selects below win.
-  const uint32_t nb = static_cast<uint32_t>(static_cast<int32_t>(n)) + 127u;
-  const float y = p * as_float(nb << 23);
-  return x > 88.3762626647949f ? kInf : (x < -87.33654022216797f ? 0.0f : y);
+  // n is in [-127, 128] here: the biased exponent n + 127 is in [0, 255].
+  const uint32_t nb = static_cast<uint32_t>(static_cast<int32_t>(n) + 127);
+  return p * as_float(nb << 23);
 }
 
 // exp(x) - 1 without the cancellation near 0 (tanh, elu, selu need it).
@@ -125,23 +131,36 @@ ZOO_HD float softplus(float x) {
   return mx + log1p_pos(exp(-a));  // NaN in: exp(NaN) is NaN
 }
 
-// erfc(z), Chebyshev fit from Numerical Recipes (erfcc): fractional error below
-// 1.2e-7 for every z, so the tail used by exact gelu stays accurate.
-ZOO_HD float erfc(float z) {
-  const float a = abs(z);
-  const float t = 1.0f / (1.0f + 0.5f * a);
-  float p = 0.17087277f;
-  p = p * t - 0.82215223f;
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
-  const float r = t * exp(-a * a + p);
-  return z >= 0.0f ? r : (z < 0.0f ? 2.0f - r : z);
+// The standard normal CDF Phi(z) = (1 + erf(z / sqrt 2)) / 2, with erf(x) on
+// |x| <= 4 as x P(x^2) / Q(x^2), a rational function fitted here for least
+// maximum absolute error (4.2e-7 evaluated in float32; 2/sqrt(pi) exact at 0,
+// so small |x| keeps its relative accuracy). Beyond |x| = 3.9 erf is +-1 to
+// float32 precision and Phi is set to exactly 0 or 1, so z * Phi(z) is -0 for
+// very negative z, never a large product of a tiny error.
+// Measured over z in [-12, 12] against float64: gelu = z Phi(z) within 1.3e-6
+// absolute (3 ulp for z > 0; TF's Erfc-based gelu: 3.8e-7). For z < -2, where
+// |gelu| < 0.05, the 1 + erf cancellation makes that bound absolute rather than
+// relative. It replaced an erfc + exp formulation that was exact to a few ulp
+// everywhere but took 1.7x the time forward (30 operations against 18).
+ZOO_HD float phi(float z) {
+  float x = z * 0.7071067811865476f;
+  x = x > 4.0f ? 4.0f : x;
+  x = x < -4.0f ? -4.0f : x;
+  const float s = x * x;
+  float p = 1.905507574e-08f;
+  p = p * s - 1.951888180e-06f;
+  p = p * s + 1.497834746e-04f;
+  p = p * s + 4.093139898e-03f;
+  p = p * s + 5.184897408e-02f;
+  p = p * s + 2.095028758e-01f;
+  p = p * s + 1.128379226e+00f;
+  float q = 1.046069083e-03f;
+  q = q * s + 1.516615599e-02f;
+  q = q * s + 1.189613566e-01f;
+  q = q * s + 5.189984441e-01f;
+  q = q * s + 1.0f;
+  const float h = 0.5f + 0.5f * (x * p / q);
+  return x < -3.9f ? 0.0f : (x > 3.9f ? 1.0f : h);
 }
 
 }  // namespace zoo::vm
