@@ -106,9 +106,119 @@ inline void store_tile(const float* z, int64_t len, DType dt, void* dst, bool st
   stream::copy(dst, out, len * dtype_size(dt));
 }
 
+// ----------------------------------------------------------------------------
+// float32 in memory: bias, activation (and backward's bias gradient) fused into
+// one pass per bias segment, from the input straight to the output, which may
+// alias the input (same index in and out). Half-precision tensors take the
+// tile path below, which converts on load and store.
+
+// out[k] = act(x[k] + b[k]) (b may be null) for k < m.
+template <Act K>
+void fused_forward_segment(const float* x, const float* b, float* out, int64_t m,
+                           const ActParams& p) {
+  if (K == Act::relu && plain_relu(p)) {
+    if (b) {
+#pragma omp simd
+      for (int64_t k = 0; k < m; ++k) {
+        const float v = x[k] + b[k];
+        out[k] = v < 0.0f ? 0.0f : v;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t k = 0; k < m; ++k) out[k] = x[k] < 0.0f ? 0.0f : x[k];
+    }
+    return;
+  }
+  if (b) {
+#pragma omp simd
+    for (int64_t k = 0; k < m; ++k) out[k] = act::forward<K>(x[k] + b[k], p);
+  } else {
+#pragma omp simd
+    for (int64_t k = 0; k < m; ++k) out[k] = act::forward<K>(x[k], p);
+  }
+}
+
+// out[k] = dy[k] * act'(x[k] + b[k]); acc[k] += out[k] (b, acc may be null).
+template <Act K>
+void fused_backward_segment(const float* dy, const float* x, const float* b, float* out,
+                            float* __restrict acc, int64_t m, const ActParams& p) {
+  if (b && acc) {
+#pragma omp simd
+    for (int64_t k = 0; k < m; ++k) {
+      const float g = dy[k] * act::derivative<K>(x[k] + b[k], p);
+      acc[k] += g;
+      out[k] = g;
+    }
+  } else if (b) {
+#pragma omp simd
+    for (int64_t k = 0; k < m; ++k) out[k] = dy[k] * act::derivative<K>(x[k] + b[k], p);
+  } else {
+#pragma omp simd
+    for (int64_t k = 0; k < m; ++k) out[k] = dy[k] * act::derivative<K>(x[k], p);
+  }
+}
+
+// Calls fn(offset, bias segment or null, length) over [0, len) split where the
+// bias pattern (phase pos, length plen) wraps around.
+template <typename Fn>
+void for_bias_segments(const float* pattern, int64_t plen, int64_t pos, int64_t len, Fn&& fn) {
+  if (!pattern) {
+    fn(int64_t{0}, static_cast<const float*>(nullptr), len);
+    return;
+  }
+  int64_t j = 0, col = pos % plen;
+  while (j < len) {
+    const int64_t seg = std::min(len - j, plen - col);
+    fn(j, pattern + col, seg);
+    j += seg;
+    col = 0;
+  }
+}
+
+template <Act K>
+void forward_chunk_f32(const BiasActForward& a, const float* pattern, int64_t plen,
+                       int64_t begin, int64_t end, bool stream) {
+  const float* x = static_cast<const float*>(a.x);
+  float* y = static_cast<float*>(a.y);
+  alignas(64) float z[kTile];
+  for (int64_t t = begin; t < end; t += kTile) {
+    const int64_t len = std::min(kTile, end - t);
+    float* out = stream ? z : y + t;
+    for_bias_segments(pattern, plen, t, len, [&](int64_t j, const float* b, int64_t m) {
+      fused_forward_segment<K>(x + t + j, b, out + j, m, a.act);
+    });
+    if (stream) stream::copy(y + t, z, len * 4);
+  }
+  if (stream) stream::fence();
+}
+
+template <Act K>
+void backward_chunk_f32(const BiasActBackward& a, const float* pattern, int64_t plen,
+                        int64_t begin, int64_t end, float* dbias_acc, bool stream) {
+  const float* x = static_cast<const float*>(a.x);
+  const float* dy = static_cast<const float*>(a.dy);
+  float* dx = static_cast<float*>(a.dx);
+  alignas(64) float g[kTile];
+  for (int64_t t = begin; t < end; t += kTile) {
+    const int64_t len = std::min(kTile, end - t);
+    float* out = stream ? g : dx + t;
+    for_bias_segments(pattern, plen, t, len, [&](int64_t j, const float* b, int64_t m) {
+      float* acc = (dbias_acc && b) ? dbias_acc + (b - pattern) : nullptr;
+      fused_backward_segment<K>(dy + t + j, x + t + j, b, out + j, acc, m, a.act);
+    });
+    if (stream) stream::copy(dx + t, g, len * 4);
+  }
+  if (stream) stream::fence();
+}
+
+// ----------------------------------------------------------------------------
+// Tile path for float16 / bfloat16: convert a tile to float32, add the bias,
+// apply the activation, convert back.
+
 template <Act K>
 void forward_chunk_t(const BiasActForward& a, const float* pattern, int64_t plen, int64_t begin,
                      int64_t end, bool stream) {
+  if (a.dtype == DType::f32) return forward_chunk_f32<K>(a, pattern, plen, begin, end, stream);
   alignas(64) float z[kTile];
   const int64_t es = dtype_size(a.dtype);
   for (int64_t t = begin; t < end; t += kTile) {
@@ -124,6 +234,8 @@ void forward_chunk_t(const BiasActForward& a, const float* pattern, int64_t plen
 template <Act K>
 void backward_chunk_t(const BiasActBackward& a, const float* pattern, int64_t plen,
                       int64_t begin, int64_t end, float* dbias_acc, bool stream) {
+  if (a.dtype == DType::f32)
+    return backward_chunk_f32<K>(a, pattern, plen, begin, end, dbias_acc, stream);
   alignas(64) float z[kTile];
   alignas(64) float g[kTile];
   const int64_t es = dtype_size(a.dtype);
