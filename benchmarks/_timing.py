@@ -40,6 +40,33 @@ def finish(out) -> None:
     del out
 
 
+def interleaved_medians(fns: dict, args: tuple, budget_s: float, quantile=0.5,
+                        min_rounds: int = 7, max_rounds: int = 201) -> dict:
+    """Median (or another quantile of the) seconds per variant over rounds in
+    which every variant runs once, so that a noisy moment slows all variants
+    alike instead of one. A variant may take its own arguments: a key of
+    `args` given as a dict picks them per variant."""
+    def call(name, fn):
+        finish(fn(*(args[name] if isinstance(args, dict) else args)))
+
+    for name, fn in fns.items():  # trace and warm up
+        call(name, fn)
+        call(name, fn)
+    times = {k: [] for k in fns}
+    start = time.perf_counter()
+    while True:
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            call(k, fn)
+            times[k].append(time.perf_counter() - t0)
+        n = len(next(iter(times.values())))
+        if n >= min_rounds and (time.perf_counter() - start > budget_s or n >= max_rounds):
+            break
+    if quantile == 0.5:
+        return {k: statistics.median(v) for k, v in times.items()}
+    return {k: sorted(v)[int(quantile * (len(v) - 1))] for k, v in times.items()}
+
+
 def machine() -> str:
     model = platform.processor() or "unknown CPU"
     try:

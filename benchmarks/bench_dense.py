@@ -33,7 +33,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from _timing import finish, machine  # noqa: E402
+from _timing import interleaved_medians, machine  # noqa: E402
 from zoo import _native  # noqa: E402
 from zoo.ops.dense import dense, dense_path, gemm_preferred  # noqa: E402
 
@@ -103,30 +103,6 @@ def make_variants(m, k, n, act, depth, rng):
             "matmul": tf.function(with_grad(matmul_stack, [params[0][0], params[1][0]])),
         },
     }
-
-
-def interleaved_medians(fns: dict, args: tuple, budget_s: float, quantile=0.5) -> dict:
-    """Median (or another quantile of the) seconds per variant over rounds in
-    which every variant runs once."""
-    def call(fn):
-        finish(fn(*args))
-
-    for fn in fns.values():  # trace and warm up
-        call(fn)
-        call(fn)
-    times = {k: [] for k in fns}
-    start = time.perf_counter()
-    while True:
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            call(fn)
-            times[k].append(time.perf_counter() - t0)
-        n = len(times["zoo"])
-        if n >= 7 and (time.perf_counter() - start > budget_s or n >= 201):
-            break
-    if quantile == 0.5:
-        return {k: statistics.median(v) for k, v in times.items()}
-    return {k: sorted(v)[int(quantile * (len(v) - 1))] for k, v in times.items()}
 
 
 def main():
