@@ -147,7 +147,9 @@ def main():
                 budget = args.budget * (3 if depth == 1 else 1)
                 t = interleaved_medians(fns, inputs, budget, args.quantile)
                 flops = 2 * m * k * n * depth * (1 if pass_name == "forward" else 3)
-                auto = t["zoo"] if gemm_preferred(m, k, n) else t["mm+ba"]
+                # forward here is inference (training=False), as zoo's variant runs it
+                training = pass_name != "forward"
+                auto = t["zoo"] if gemm_preferred(m, k, n, training) else t["mm+ba"]
                 lines.append(
                     f"| {m}x{k}x{n} | {depth} | {act} | {pass_name} | {t['zoo']*1e3:.3f} | "
                     f"{t['mm+ba']*1e3:.3f} | {t['graph']*1e3:.3f} | {t['xla']*1e3:.3f} | "

@@ -253,6 +253,29 @@ def test_numerical_gradient(act):
         np.testing.assert_allclose(t, n, rtol=2e-2, atol=2e-3)
 
 
+def _penalty_grads(x, b, act, native):
+    """Gradients w.r.t. (x, b) of ||d sum(y * v) / dx||^2 (a gradient penalty),
+    which differentiates the backward op itself."""
+    x, b = tf.constant(x), tf.constant(b)
+    v = tf.constant(sample(x.shape, seed=11))
+    with _native.native(native):
+        with tf.GradientTape() as outer:
+            outer.watch([x, b])
+            with tf.GradientTape() as inner:
+                inner.watch([x, b])
+                y = bias_act(x, b, act)
+            dx, db = inner.gradient(y, [x, b], output_gradients=v)
+            penalty = tf.reduce_sum(dx ** 2) + tf.reduce_sum(db ** 2)
+        return [g.numpy() for g in outer.gradient(penalty, [x, b])]
+
+
+@pytest.mark.parametrize("act", ["gelu", "gelu_tanh", "silu", "elu", "softplus", "tanh", "relu"])
+def test_second_derivatives_match_reference(act):
+    x, b = sample((5, 7), scale=1.5, seed=3), sample((7,), seed=4)
+    for got, want in zip(_penalty_grads(x, b, act, True), _penalty_grads(x, b, act, False)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_gradient_runs_the_native_grad_op():
     x = tf.constant(sample((4, 6)))
     b = tf.constant(sample((6,)))

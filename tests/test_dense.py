@@ -144,6 +144,33 @@ def test_compute_gradient_finite_differences(act):
         assert np.abs(t - n).max() <= 2e-2
 
 
+def gradient_penalty_grads(x, w, b, act, path):
+    """Gradients w.r.t. (x, W, b) of the squared norms of d sum(y * v) / d(x, W, b):
+    gradient penalties, which differentiate the backward op itself."""
+    x, w, b = map(tf.constant, (x, w, b))
+    v = tf.constant(sample(tuple(x.shape[:-1]) + (w.shape[1],), 98))
+    with tf.GradientTape() as outer:
+        outer.watch([x, w, b])
+        with tf.GradientTape() as inner:
+            inner.watch([x, w, b])
+            if path == "reference":
+                y = dense_ref(x, w, b, act)
+            else:
+                with dense_path(path):
+                    y = dense(x, w, b, act)
+            loss = tf.reduce_sum(y * v)
+        penalty = sum(tf.reduce_sum(g ** 2) for g in inner.gradient(loss, [x, w, b]))
+    return [g.numpy() for g in outer.gradient(penalty, [x, w, b])]
+
+
+@pytest.mark.parametrize("shape", [((12, 9), 7), ((2, 3, 9), 5)], ids=shape_id)
+@pytest.mark.parametrize("act", ["gelu", "silu", "tanh", "relu"])
+def test_second_derivatives_match_reference(act, shape):
+    x, w, b = make(shape, seed=5)
+    assert_grads_close(gradient_penalty_grads(x, w, b, act, "gemm"),
+                       gradient_penalty_grads(x, w, b, act, "reference"))
+
+
 def test_backward_recomputes_preact_when_not_saved():
     x, w, b = make(((16, 33), 20), seed=4)
     xt, wt, bt = map(tf.constant, (x, w, b))

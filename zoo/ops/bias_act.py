@@ -14,6 +14,7 @@ from keras import ops
 
 from zoo import _native
 from zoo.ops._activations import Activation, apply_reference, resolve
+from zoo.ops._second_order import bias_act_grad_grad
 
 NATIVE_DTYPES = ("float32", "float16", "bfloat16")
 
@@ -137,5 +138,8 @@ def _register_gradients():
                                               "use_bias")}
         dx, dbias = lib.zoo_bias_act_grad(dy, op.inputs[0], op.inputs[1], **attrs)
         return dx, (dbias if attrs["use_bias"] else None)
+
+    # Second derivatives (gradient penalties, Hessian-vector products).
+    tf.RegisterGradient("ZooBiasActGrad")(bias_act_grad_grad)
 
     _gradients_registered = True

@@ -33,6 +33,7 @@ from keras import ops
 
 from zoo import _native
 from zoo.ops._activations import Activation, resolve
+from zoo.ops._second_order import dense_grad_grad
 from zoo.ops.bias_act import _attrs, _bias_act, bias_act_ref, uses_native
 
 _PATHS = ("auto", "gemm", "matmul")
@@ -234,5 +235,8 @@ def _register_gradients():
         x, kernel, bias = op.inputs
         dx, dkernel, dbias = lib.zoo_dense_grad(dy, x, kernel, bias, op.outputs[1], **attrs)
         return dx, dkernel, (dbias if attrs["use_bias"] else None)
+
+    # Second derivatives (gradient penalties, Hessian-vector products).
+    tf.RegisterGradient("ZooDenseGrad")(dense_grad_grad)
 
     _gradients_registered = True
