@@ -310,6 +310,15 @@ def test_c_module_accepts_non_contiguous_views_and_dtypes():
     assert empty.shape == (0, 3)
 
 
+def test_c_module_activation_parameters_default_like_keras():
+    c = _native.c_module()
+    x = np.array([-1.0, 2.0], np.float32)
+    np.testing.assert_allclose(c.bias_act(x, None, "elu"), [np.expm1(-1.0), 2.0], rtol=1e-6)
+    np.testing.assert_allclose(c.bias_act(x, None, "elu", alpha=0.5), [0.5 * np.expm1(-1.0), 2.0],
+                               rtol=1e-6)
+    np.testing.assert_array_equal(c.bias_act(x, None, "relu"), [0.0, 2.0])
+
+
 def test_c_module_rejects_bad_input_with_clear_errors():
     c = _native.c_module()
     x = sample((4, 5))

@@ -10,7 +10,7 @@ def bias_act(
     x: np.ndarray,
     bias: np.ndarray | None = None,
     activation: str = "linear",
-    alpha: float = 0.0,
+    alpha: float | None = None,  # None: Keras default (elu 1.0, else 0.0)
     max_value: float | None = None,
     threshold: float = 0.0,
 ) -> np.ndarray: ...
@@ -19,7 +19,7 @@ def bias_act_backward(
     x: np.ndarray,
     bias: np.ndarray | None = None,
     activation: str = "linear",
-    alpha: float = 0.0,
+    alpha: float | None = None,  # None: Keras default (elu 1.0, else 0.0)
     max_value: float | None = None,
     threshold: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray | None]: ...

@@ -17,7 +17,7 @@ const Parallel& pool();
 pybind11::array contiguous(const pybind11::array& a);
 // Kernel activation parameters from the Python arguments, validated
 // (max_value None: no cap).
-ActParams act_params(const std::string& activation, float alpha, std::optional<float> max_value,
+ActParams act_params(const std::string& activation, std::optional<float> alpha, std::optional<float> max_value,
                      float threshold);
 
 }  // namespace zoo::py_binding

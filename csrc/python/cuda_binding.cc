@@ -203,7 +203,7 @@ void check_bias(const std::optional<Tensor>& b, const Tensor& x, const std::stri
 // ----------------------------------------------------------------------------
 
 void bias_act(const py::object& x_obj, const py::object& bias_obj, const py::object& out_obj,
-              const std::string& activation, float alpha, std::optional<float> max_value,
+              const std::string& activation, std::optional<float> alpha, std::optional<float> max_value,
               float threshold, std::optional<intptr_t> stream_id) {
   const ActParams act = act_params(activation, alpha, max_value, threshold);
   const intptr_t sid = stream_id.value_or(0);
@@ -227,7 +227,7 @@ void bias_act(const py::object& x_obj, const py::object& bias_obj, const py::obj
 
 void bias_act_backward(const py::object& dy_obj, const py::object& x_obj,
                        const py::object& bias_obj, const py::object& dx_obj,
-                       const py::object& dbias_obj, const std::string& activation, float alpha,
+                       const py::object& dbias_obj, const std::string& activation, std::optional<float> alpha,
                        std::optional<float> max_value, float threshold,
                        std::optional<intptr_t> stream_id) {
   const ActParams act = act_params(activation, alpha, max_value, threshold);
@@ -283,7 +283,7 @@ void check_weights(const Tensor& w, const Tensor& x) {
 
 std::string dense(const py::object& x_obj, const py::object& w_obj, const py::object& b_obj,
                   const py::object& out_obj, const py::object& preact_obj,
-                  const std::string& activation, float alpha, std::optional<float> max_value,
+                  const std::string& activation, std::optional<float> alpha, std::optional<float> max_value,
                   float threshold, std::optional<intptr_t> stream_id) {
   const ActParams act = act_params(activation, alpha, max_value, threshold);
   const intptr_t sid = stream_id.value_or(0);
@@ -317,10 +317,10 @@ std::string dense(const py::object& x_obj, const py::object& w_obj, const py::ob
 std::string dense_backward(const py::object& dy_obj, const py::object& x_obj,
                            const py::object& w_obj, const py::object& preact_obj,
                            const py::object& dx_obj, const py::object& dw_obj,
-                           const py::object& db_obj, const std::string& activation, float alpha,
+                           const py::object& db_obj, const std::string& activation, std::optional<float> alpha,
                            std::optional<float> max_value, float threshold,
                            const py::object& x_preact_obj, const std::string& x_activation,
-                           float x_alpha, std::optional<float> x_max_value, float x_threshold,
+                           std::optional<float> x_alpha, std::optional<float> x_max_value, float x_threshold,
                            const py::object& x_db_obj, std::optional<intptr_t> stream_id) {
   const ActParams act = act_params(activation, alpha, max_value, threshold);
   const ActParams x_act = act_params(x_activation, x_alpha, x_max_value, x_threshold);
@@ -422,29 +422,29 @@ void bind_cuda(py::module_& parent) {
   });
 
   m.def("bias_act", &bias_act, py::arg("x"), py::arg("bias"), py::arg("out"),
-        py::arg("activation") = "linear", py::arg("alpha") = 0.0f,
+        py::arg("activation") = "linear", py::arg("alpha") = py::none(),
         py::arg("max_value") = py::none(), py::arg("threshold") = 0.0f,
         py::arg("stream") = py::none(),
         "out = act(x + bias), bias (or None) on the last axis; out may be x.");
   m.def("bias_act_backward", &bias_act_backward, py::arg("dy"), py::arg("x"), py::arg("bias"),
         py::arg("dx"), py::arg("dbias") = py::none(), py::arg("activation") = "linear",
-        py::arg("alpha") = 0.0f, py::arg("max_value") = py::none(),
+        py::arg("alpha") = py::none(), py::arg("max_value") = py::none(),
         py::arg("threshold") = 0.0f, py::arg("stream") = py::none(),
         "dx = dy * act'(x + bias); dbias (if given) = sum of dx over all but the last axis, "
         "reduced in a fixed order. dx may be dy.");
   m.def("dense", &dense, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("out"),
         py::arg("preact") = py::none(), py::arg("activation") = "linear",
-        py::arg("alpha") = 0.0f, py::arg("max_value") = py::none(),
+        py::arg("alpha") = py::none(), py::arg("max_value") = py::none(),
         py::arg("threshold") = 0.0f, py::arg("stream") = py::none(),
         "out = act(x @ w + bias) via cuBLASLt (x [..., k], w [k, n]); preact, if given, "
         "receives z = x @ w + bias for dense_backward. Returns the path taken, e.g. "
         "'GELU_AUX_BIAS' or 'BIAS+bias_act'.");
   m.def("dense_backward", &dense_backward, py::arg("dy"), py::arg("x"), py::arg("w"),
         py::arg("preact"), py::arg("dx") = py::none(), py::arg("dw") = py::none(),
-        py::arg("db") = py::none(), py::arg("activation") = "linear", py::arg("alpha") = 0.0f,
+        py::arg("db") = py::none(), py::arg("activation") = "linear", py::arg("alpha") = py::none(),
         py::arg("max_value") = py::none(), py::arg("threshold") = 0.0f,
         py::arg("x_preact") = py::none(), py::arg("x_activation") = "linear",
-        py::arg("x_alpha") = 0.0f, py::arg("x_max_value") = py::none(),
+        py::arg("x_alpha") = py::none(), py::arg("x_max_value") = py::none(),
         py::arg("x_threshold") = 0.0f, py::arg("x_db") = py::none(),
         py::arg("stream") = py::none(),
         "Gradients of out = act(x @ w + bias) given dy and preact (z): dx, dw, db (each "

@@ -66,7 +66,7 @@ Dims check_shapes(const py::array& x, const py::array& w, const std::optional<py
 }
 
 py::object dense(const py::array& x_in, const py::array& w_in, std::optional<py::array> bias_in,
-                 const std::string& activation, float alpha, std::optional<float> max_value,
+                 const std::string& activation, std::optional<float> alpha, std::optional<float> max_value,
                  float threshold, bool return_preact) {
   const Dims d = check_shapes(x_in, w_in, bias_in);
   const F32 x = f32(x_in, "x"), w = f32(w_in, "kernel");
@@ -96,7 +96,7 @@ py::object dense(const py::array& x_in, const py::array& w_in, std::optional<py:
 
 py::tuple dense_backward(const py::array& dy_in, const py::array& x_in, const py::array& w_in,
                          std::optional<py::array> bias_in, std::optional<py::array> preact_in,
-                         const std::string& activation, float alpha,
+                         const std::string& activation, std::optional<float> alpha,
                          std::optional<float> max_value, float threshold) {
   const Dims d = check_shapes(x_in, w_in, bias_in);
   auto same_as_out = [&](const py::array& a, const char* what) {
@@ -141,13 +141,13 @@ py::tuple dense_backward(const py::array& dy_in, const py::array& x_in, const py
 
 void bind_dense(py::module_& m) {
   m.def("dense", &dense, py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(),
-        py::arg("activation") = "linear", py::arg("alpha") = 0.0f,
+        py::arg("activation") = "linear", py::arg("alpha") = py::none(),
         py::arg("max_value") = py::none(), py::arg("threshold") = 0.0f,
         py::arg("return_preact") = false,
         "y = act(x @ kernel + bias), float32; with return_preact, (y, x @ kernel + bias).");
   m.def("dense_backward", &dense_backward, py::arg("dy"), py::arg("x"), py::arg("kernel"),
         py::arg("bias") = py::none(), py::arg("preact") = py::none(),
-        py::arg("activation") = "linear", py::arg("alpha") = 0.0f,
+        py::arg("activation") = "linear", py::arg("alpha") = py::none(),
         py::arg("max_value") = py::none(), py::arg("threshold") = 0.0f,
         "(dx, dkernel, dbias) for y = act(x @ kernel + bias); preact None: recomputed.");
 }

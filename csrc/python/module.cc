@@ -41,11 +41,12 @@ py::array contiguous(const py::array& a) {
   return py::module_::import("numpy").attr("ascontiguousarray")(a);
 }
 
-ActParams act_params(const std::string& activation, float alpha, std::optional<float> max_value,
+ActParams act_params(const std::string& activation, std::optional<float> alpha, std::optional<float> max_value,
                      float threshold) {
   ActParams p;
   p.kind = act_from_name(activation);
-  p.alpha = alpha;
+  // Keras' defaults when not given: elu's alpha is 1, relu's negative_slope 0.
+  p.alpha = alpha ? *alpha : (p.kind == Act::elu ? 1.0f : 0.0f);
   p.max_value = max_value ? *max_value : INFINITY;
   p.threshold = threshold;
   check_act_params(p);
@@ -67,7 +68,7 @@ int64_t channels_of(const py::array& x, const std::optional<py::array>& bias, DT
 }
 
 py::array bias_act(py::array x, std::optional<py::array> bias, const std::string& activation,
-                   float alpha, std::optional<float> max_value, float threshold) {
+                   std::optional<float> alpha, std::optional<float> max_value, float threshold) {
   const DType dt = dtype_of(x, "x");
   const ActParams act = act_params(activation, alpha, max_value, threshold);
   const int64_t channels = channels_of(x, bias, dt);
@@ -90,7 +91,7 @@ py::array bias_act(py::array x, std::optional<py::array> bias, const std::string
 }
 
 py::tuple bias_act_backward(py::array dy, py::array x, std::optional<py::array> bias,
-                            const std::string& activation, float alpha,
+                            const std::string& activation, std::optional<float> alpha,
                             std::optional<float> max_value, float threshold) {
   const DType dt = dtype_of(x, "x");
   if (dtype_of(dy, "dy") != dt) throw Error("dy dtype differs from x's dtype");
@@ -167,11 +168,11 @@ PYBIND11_MODULE(_C, m) {
   py::register_exception<zoo::Error>(m, "KernelError", PyExc_ValueError);
 
   m.def("bias_act", &bias_act, py::arg("x"), py::arg("bias") = py::none(),
-        py::arg("activation") = "linear", py::arg("alpha") = 0.0f,
+        py::arg("activation") = "linear", py::arg("alpha") = py::none(),
         py::arg("max_value") = py::none(), py::arg("threshold") = 0.0f,
         "y = act(x + bias) with bias on the last axis.");
   m.def("bias_act_backward", &bias_act_backward, py::arg("dy"), py::arg("x"),
-        py::arg("bias") = py::none(), py::arg("activation") = "linear", py::arg("alpha") = 0.0f,
+        py::arg("bias") = py::none(), py::arg("activation") = "linear", py::arg("alpha") = py::none(),
         py::arg("max_value") = py::none(), py::arg("threshold") = 0.0f,
         "(dx, dbias) for y = act(x + bias).");
   m.def("build_info", &build_info, "How this library was built and what it runs with.");
