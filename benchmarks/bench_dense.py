@@ -16,8 +16,8 @@ the same for every variant) does not swamp the per-layer cost; 1024^3 and
   matmul   tf.matmul alone (forward) / the two backward matmuls alone (no bias, no activation)
 Timing rounds interleave the variants, so drift from other load on the machine
 hits them alike; each number is the median over the rounds. "auto" is the
-variant the dispatch rule (zoo.ops.dense.gemm_preferred) picks at that shape:
-zoo or mm+ba.
+variant the dispatch rule (zoo.ops.dense.choose_path) picks at that shape:
+zoo, mm+ba, or stock Keras' graph (the reference path).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import tensorflow as tf  # noqa: E402
 
 from _timing import interleaved_medians, machine  # noqa: E402
 from zoo import _native  # noqa: E402
-from zoo.ops.dense import dense, dense_path, gemm_preferred  # noqa: E402
+from zoo.ops.dense import choose_path, dense, dense_path  # noqa: E402
 
 ZOO_SHAPES = [(b, i, o) for b in (32, 128, 256) for (i, o) in
               ((64, 64), (256, 256), (512, 512), (1024, 1024), (1024, 256), (256, 1024))]
@@ -147,9 +147,11 @@ def main():
                 budget = args.budget * (3 if depth == 1 else 1)
                 t = interleaved_medians(fns, inputs, budget, args.quantile)
                 flops = 2 * m * k * n * depth * (1 if pass_name == "forward" else 3)
-                # forward here is inference (training=False), as zoo's variant runs it
+                # forward here is inference (training=False), as zoo's variant
+                # runs it; the reference path is stock Keras' graph.
                 training = pass_name != "forward"
-                auto = t["zoo"] if gemm_preferred(m, k, n, training) else t["mm+ba"]
+                path = choose_path((m, k), (k, n), "float32", training, act)
+                auto = t[{"gemm": "zoo", "matmul": "mm+ba", "reference": "graph"}[path]]
                 lines.append(
                     f"| {m}x{k}x{n} | {depth} | {act} | {pass_name} | {t['zoo']*1e3:.3f} | "
                     f"{t['mm+ba']*1e3:.3f} | {t['graph']*1e3:.3f} | {t['xla']*1e3:.3f} | "

@@ -265,7 +265,18 @@ def test_dispatch_rule():
     with dense_path(None):
         assert choose_path((4, 8, 512), (512, 512), "float32") == "gemm"
         assert choose_path((4, 8, 512), (512, 512), "float32", training=False) == "matmul"
-        assert choose_path((2048, 2048), (2048, 2048), "float32") == "matmul"
+        assert choose_path((2048, 2048), (2048, 2048), "float32", activation="gelu") == "matmul"
+        # Training on many rows with relu or no activation: TF's own fused graph.
+        assert choose_path((256, 1024), (1024, 1024), "float32", activation="relu") == "reference"
+        assert choose_path((256, 1024), (1024, 1024), "float32", activation="linear") == "reference"
+        assert choose_path((256, 1024), (1024, 1024), "float32", activation="relu6") == "matmul"
+        assert choose_path((256, 1024), (1024, 1024), "float32", training=False,
+                           activation="relu") == "matmul"
+        # Batch unknown while tracing (fit over a dataset): treated as large.
+        assert choose_path((None, 512), (512, 512), "float32", activation="gelu") == "matmul"
+        assert choose_path((None, 512), (512, 512), "float32", activation="relu") == "reference"
+        assert choose_path((None, 512), (512, 512), "float32", training=False,
+                           activation="relu") == "matmul"
 
 
 def test_forced_paths_and_bad_path_name():

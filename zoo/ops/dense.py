@@ -17,7 +17,10 @@ implementation, which picks one of three paths:
     float16/bfloat16, and for float32 shapes where the benchmark
     (benchmarks/RESULTS.md, "Fused dense") shows TensorFlow's matmul ahead.
 ``"reference"``
-    :func:`dense_ref` (no native library, another Keras backend, float64...).
+    :func:`dense_ref` (no native library, another Keras backend, float64...),
+    and training steps on more than 64 rows with relu or no activation, where
+    TensorFlow fuses MatMul + BiasAdd + Relu and their gradients itself and
+    measured faster than either native path.
 
 The automatic choice can be overridden with ``ZOO_DENSE_PATH=gemm|matmul|auto``
 or :func:`set_dense_path` / :func:`dense_path` (for tests and benchmarks).
@@ -87,11 +90,27 @@ def gemm_preferred(m, k, n, training=None) -> bool:
     than stock Keras; with fewer weights (32x256x256) it lost to tf.matmul +
     bias_act, and forward alone it measured 0.75-1.04x of that path, so
     inference (``training=False``) and larger batches take the matmul path.
-    ``m`` is None when the batch size is unknown while tracing: matmul path.
+    ``m`` is None when the batch size is unknown while tracing (``fit`` over
+    a dataset): no GEMM. Choosing at run time with a ``tf.cond`` on the row
+    count was tried: in ``fit`` (batch 32, 784-1024-1024-10, gelu) the cond
+    cost more per step (+0.6 ms of 7.7) than the GEMM saved there (0.1-0.3 ms).
     """
     if training is False or m is None or k is None or n is None:
         return False
     return m <= GEMM_MAX_ROWS and k * n >= GEMM_MIN_WEIGHTS
+
+
+# Activations for which TensorFlow's own MatMul + BiasAdd (+ Relu) graph, which
+# grappler/oneDNN fuse forward and backward, trained faster than tf.matmul +
+# bias_act on more than GEMM_MAX_ROWS rows (RESULTS.md, "Fused dense").
+TF_FUSED_ACTIVATIONS = ("linear", "relu")
+
+
+def _large_batch_path(act: Activation | None, training) -> str:
+    if (training is not False and act is not None and act.name in TF_FUSED_ACTIVATIONS
+            and act.alpha == 0.0 and act.max_value is None and act.threshold == 0.0):
+        return "reference"
+    return "matmul"
 
 
 def _check(x, kernel, bias):
@@ -163,7 +182,7 @@ def dense(x, kernel, bias=None, activation="linear", training=None):
     return _dense(x, kernel, bias, act, training)
 
 
-def choose_path(x_shape, kernel_shape, dtype, training=None) -> str:
+def choose_path(x_shape, kernel_shape, dtype, training=None, activation=None) -> str:
     """Which path :func:`dense` takes for these static shapes and dtype:
     ``"gemm"``, ``"matmul"`` or ``"reference"``."""
     dtype = keras.backend.standardize_dtype(dtype)
@@ -174,11 +193,15 @@ def choose_path(x_shape, kernel_shape, dtype, training=None) -> str:
     forced = _forced_path()
     if forced != "auto":
         return forced
+    act = None if activation is None else resolve(activation)
     k, n = kernel_shape
     m = 1
     for d in x_shape[:-1]:
         m = None if (m is None or d is None) else m * d
-    return "gemm" if gemm_preferred(m, k, n, training) else "matmul"
+    if gemm_preferred(m, k, n, training):
+        return "gemm"
+    # An unknown batch size is treated as a large one.
+    return _large_batch_path(act, training) if m is None or m > GEMM_MAX_ROWS else "matmul"
 
 
 def _dense(x, kernel, bias, act: Activation, training=None):
@@ -187,7 +210,7 @@ def _dense(x, kernel, bias, act: Activation, training=None):
     if bias is not None:
         bias = ops.convert_to_tensor(bias)
     dtype = _check(x, kernel, bias)
-    path = choose_path(tuple(x.shape), tuple(kernel.shape), dtype, training)
+    path = choose_path(tuple(x.shape), tuple(kernel.shape), dtype, training, act)
     if path == "gemm":
         return _tf_dense(x, kernel, bias, act, save_preact=training is not False)
     if path == "matmul":
