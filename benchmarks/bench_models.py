@@ -10,7 +10,9 @@ Variants, each on the same weights and the same fixed batch:
   stock    keras.layers.Dense / Activation (native=False build), tf.function
   xla      the stock build with jit_compile=True (the native ops are not XLA-compilable)
 "train" is the median time of ``train_on_batch`` after warm-up; "infer" the
-median of ``predict_on_batch``. An XLA column reads "n/a" where XLA fails to compile.
+median of ``predict_on_batch``. The variants run in interleaved rounds (each
+once per round) so that load on the machine hits them alike. An XLA column
+reads "n/a" where XLA fails to compile.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import machine, median_seconds  # noqa: E402
+from _timing import interleaved_medians, machine  # noqa: E402
 
 import zoo  # noqa: E402
 from zoo import _native  # noqa: E402
@@ -56,7 +58,9 @@ def targets(name, model, x, rng):
     return y, "sparse_categorical_crossentropy"
 
 
-def time_model(model, x, y, loss, *, jit, repeats, reference=False):
+def prepare(model, x, y, loss, *, jit, reference=False):
+    """Compile and trace (in the native or reference context, which fixes the
+    path) the train and predict steps; returns them as two callables."""
     model.compile(optimizer=keras.optimizers.SGD(1e-3), loss=loss, jit_compile=jit)
 
     def train():
@@ -67,35 +71,40 @@ def time_model(model, x, y, loss, *, jit, repeats, reference=False):
 
     # Tracing happens on the first call, inside the context: it fixes the path.
     with _native.native(not reference):
-        t = median_seconds(train, repeats=repeats, warmup=2)
-        i = median_seconds(infer, repeats=repeats, warmup=2)
-    return t, i
+        for _ in range(2):
+            train()
+            infer()
+    return train, infer
 
 
 def bench(name, overrides, batch, repeats):
     rng = np.random.default_rng(0)
     keras.utils.set_random_seed(0)
     native = zoo.create_model(name, **overrides)
-    stock = zoo.create_model(name, **overrides, native=False)
-    stock.set_weights(native.get_weights())
+    weights = native.get_weights()
     shape = tuple(native.input_shape[1:])
     x = rng.random((batch,) + shape, dtype=np.float32)
     y, loss = targets(name, native, x, rng)
-    weights = native.get_weights()
-    rows = {}
-    rows["native"] = time_model(native, x, y, loss, jit=False, repeats=repeats)
-    ref = zoo.create_model(name, **overrides)
-    ref.set_weights(weights)
-    rows["ref"] = time_model(ref, x, y, loss, jit=False, repeats=repeats, reference=True)
-    rows["stock"] = time_model(stock, x, y, loss, jit=False, repeats=repeats)
-    xla = zoo.create_model(name, **overrides, native=False)
-    xla.set_weights(weights)
+
+    def same_weights(model):
+        model.set_weights(weights)
+        return model
+
+    steps = {"native": prepare(native, x, y, loss, jit=False)}
+    steps["ref"] = prepare(same_weights(zoo.create_model(name, **overrides)), x, y, loss,
+                           jit=False, reference=True)
+    steps["stock"] = prepare(same_weights(zoo.create_model(name, **overrides, native=False)),
+                             x, y, loss, jit=False)
     try:
-        rows["xla"] = time_model(xla, x, y, loss, jit=True, repeats=repeats)
+        steps["xla"] = prepare(same_weights(zoo.create_model(name, **overrides, native=False)),
+                               x, y, loss, jit=True)
     except Exception as exc:  # XLA cannot compile some graphs (e.g. some RNN loops)
         print(f"  {name}: XLA failed ({type(exc).__name__})", file=sys.stderr)
-        rows["xla"] = None
-    return rows
+    rounds = dict(min_rounds=repeats, max_rounds=repeats)
+    train = interleaved_medians({k: v[0] for k, v in steps.items()}, (), 0.0, **rounds)
+    infer = interleaved_medians({k: v[1] for k, v in steps.items()}, (), 0.0, **rounds)
+    return {k: (train[k], infer[k]) if k in steps else None
+            for k in ("native", "ref", "stock", "xla")}
 
 
 def fmt(seconds):
