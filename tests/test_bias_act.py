@@ -276,6 +276,24 @@ def test_second_derivatives_match_reference(act):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("act, native_op", [("relu", False), ("linear", False), ("gelu", True),
+                                             ("relu6", True)])
+def test_relu_after_a_convolution_is_left_to_tensorflows_fusion(act, native_op):
+    """TF fuses Conv2D + BiasAdd + Relu; a native op there would break that."""
+    x = tf.constant(sample((2, 8, 8, 3)))
+    k = tf.constant(sample((3, 3, 3, 4), seed=1))
+    b = tf.constant(sample((4,), seed=2))
+
+    def f(x):
+        return bias_act(tf.nn.conv2d(x, k, 1, "SAME"), b, act)
+
+    graph = tf.function(f).get_concrete_function(x).graph
+    op_types = {op.type for op in graph.get_operations()}
+    assert ("ZooBiasAct" in op_types) == native_op
+    want = bias_act_ref(tf.nn.conv2d(x, k, 1, "SAME"), b, act)
+    np.testing.assert_allclose(tf.function(f)(x).numpy(), want.numpy(), **F32_TOL)
+
+
 def test_gradient_runs_the_native_grad_op():
     x = tf.constant(sample((4, 6)))
     b = tf.constant(sample((6,)))

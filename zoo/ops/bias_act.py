@@ -88,8 +88,37 @@ def _bias_act(x, bias, act: Activation):
         bias = ops.convert_to_tensor(bias)
     dtype = _check(x, bias)
     if dtype in NATIVE_DTYPES and _native.use_tf_native():
+        if bias is not None and _tf_fuses_into_producer(x, act):
+            return _tf_stock_bias_act(x, bias, act)
         return _tf_bias_act(x, bias, act)
     return bias_act_ref(x, bias, act)
+
+
+# TensorFlow's graph optimizer (grappler's remapper, with oneDNN on the CPU)
+# folds BiasAdd + Relu into the convolution before them. A native op there
+# breaks that fusion: LeNet inference measured 3.71 ms native against 2.88 ms
+# stock (benchmarks/RESULTS.md). So in a graph, plain relu or no activation
+# straight after a convolution is left to TensorFlow.
+_CONV_OPS = frozenset({"Conv2D", "Conv3D", "DepthwiseConv2dNative"})
+
+
+def _tf_fuses_into_producer(x, act: Activation) -> bool:
+    plain_relu = (act.name == "relu" and act.alpha == 0.0 and act.max_value is None
+                  and act.threshold == 0.0)
+    if not (plain_relu or act.name == "linear"):
+        return False
+    op = getattr(x, "op", None)  # graph tensors only; eager tensors have no producer
+    try:
+        return op is not None and op.type in _CONV_OPS
+    except AttributeError:
+        return False
+
+
+def _tf_stock_bias_act(x, bias, act: Activation):
+    import tensorflow as tf
+
+    z = tf.nn.bias_add(x, bias)
+    return tf.nn.relu(z) if act.name == "relu" else z
 
 
 def uses_native(dtype="float32") -> bool:
