@@ -83,6 +83,14 @@ def assert_grads_close(got, want):
         assert np.abs(g - r).max() <= 1e-4 * scale, (np.abs(g - r).max(), scale)
 
 
+def apply_dense(x, w, b, act, path):
+    """zoo.ops.dense forced onto `path`, or dense_ref for "reference"."""
+    if path == "reference":
+        return dense_ref(x, w, b, act)
+    with dense_path(path):
+        return dense(x, w, b, act)
+
+
 def run(x, w, b, act, path):
     """Forward value and (dx, dW, db) of sum(y * dy) through zoo.ops.dense on `path`."""
     x, w = tf.constant(x), tf.constant(w)
@@ -91,11 +99,7 @@ def run(x, w, b, act, path):
     watched = [x, w] + ([b] if b is not None else [])
     with tf.GradientTape() as tape:
         tape.watch(watched)
-        if path == "reference":
-            y = dense_ref(x, w, b, act)
-        else:
-            with dense_path(path):
-                y = dense(x, w, b, act)
+        y = apply_dense(x, w, b, act, path)
         loss = tf.reduce_sum(y * dy)
     grads = tape.gradient(loss, watched)
     grads = [np.zeros(v.shape, "float32") if g is None else g.numpy() for g, v in zip(grads, watched)]
@@ -153,12 +157,7 @@ def gradient_penalty_grads(x, w, b, act, path):
         outer.watch([x, w, b])
         with tf.GradientTape() as inner:
             inner.watch([x, w, b])
-            if path == "reference":
-                y = dense_ref(x, w, b, act)
-            else:
-                with dense_path(path):
-                    y = dense(x, w, b, act)
-            loss = tf.reduce_sum(y * v)
+            loss = tf.reduce_sum(apply_dense(x, w, b, act, path) * v)
         penalty = sum(tf.reduce_sum(g ** 2) for g in inner.gradient(loss, [x, w, b]))
     return [g.numpy() for g in outer.gradient(penalty, [x, w, b])]
 

@@ -175,21 +175,30 @@ void for_bias_segments(const float* pattern, int64_t plen, int64_t pos, int64_t 
   }
 }
 
+// Runs body(t, len, out) over the tiles [t, t + len) of [begin, end), with out
+// the destination dst + t, or with streaming stores a stack tile that is then
+// streamed to dst + t.
+template <typename Body>
+void for_output_tiles(float* dst, int64_t begin, int64_t end, bool stream, Body&& body) {
+  alignas(64) float tile[kTile];
+  for (int64_t t = begin; t < end; t += kTile) {
+    const int64_t len = std::min(kTile, end - t);
+    body(t, len, stream ? tile : dst + t);
+    if (stream) stream::copy(dst + t, tile, len * 4);
+  }
+  if (stream) stream::fence();
+}
+
 template <Act K>
 void forward_chunk_f32(const BiasActForward& a, const float* pattern, int64_t plen,
                        int64_t begin, int64_t end, bool stream) {
   const float* x = static_cast<const float*>(a.x);
-  float* y = static_cast<float*>(a.y);
-  alignas(64) float z[kTile];
-  for (int64_t t = begin; t < end; t += kTile) {
-    const int64_t len = std::min(kTile, end - t);
-    float* out = stream ? z : y + t;
+  for_output_tiles(static_cast<float*>(a.y), begin, end, stream,
+                   [&](int64_t t, int64_t len, float* out) {
     for_bias_segments(pattern, plen, t, len, [&](int64_t j, const float* b, int64_t m) {
       fused_forward_segment<K>(x + t + j, b, out + j, m, a.act);
     });
-    if (stream) stream::copy(y + t, z, len * 4);
-  }
-  if (stream) stream::fence();
+  });
 }
 
 template <Act K>
@@ -197,18 +206,13 @@ void backward_chunk_f32(const BiasActBackward& a, const float* pattern, int64_t 
                         int64_t begin, int64_t end, float* dbias_acc, bool stream) {
   const float* x = static_cast<const float*>(a.x);
   const float* dy = static_cast<const float*>(a.dy);
-  float* dx = static_cast<float*>(a.dx);
-  alignas(64) float g[kTile];
-  for (int64_t t = begin; t < end; t += kTile) {
-    const int64_t len = std::min(kTile, end - t);
-    float* out = stream ? g : dx + t;
+  for_output_tiles(static_cast<float*>(a.dx), begin, end, stream,
+                   [&](int64_t t, int64_t len, float* out) {
     for_bias_segments(pattern, plen, t, len, [&](int64_t j, const float* b, int64_t m) {
       float* acc = (dbias_acc && b) ? dbias_acc + (b - pattern) : nullptr;
       fused_backward_segment<K>(dy + t + j, x + t + j, b, out + j, acc, m, a.act);
     });
-    if (stream) stream::copy(dx + t, g, len * 4);
-  }
-  if (stream) stream::fence();
+  });
 }
 
 // ----------------------------------------------------------------------------
