@@ -46,16 +46,18 @@ class PluginVenv:
         return env
 
     def install(self, path: Path) -> None:
-        """pip install a local package without dependencies or build isolation (seconds, offline).
+        """pip install a local package directory or wheel without dependencies or
+        build isolation (seconds, offline).
 
-        The package is copied first: setuptools builds in the source tree, and the
-        repository must stay clean for concurrent runs.
+        A directory is copied first: setuptools builds in the source tree, and
+        the repository must stay clean for concurrent runs.
         """
         path = Path(path)
-        copy = self.root / "src" / path.name
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(path, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-        path = copy
+        if path.is_dir():
+            copy = self.root / "src" / path.name
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(path, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+            path = copy
         result = subprocess.run(
             [self.python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
              "--disable-pip-version-check", "--no-input", str(path)],

@@ -132,8 +132,25 @@ def test_package_writes_a_plugin_project(preset, tmp_path):
         packaging.package_preset(path, tmp_path / "out", name="zoo-pets")
 
 
+def test_package_builds_a_wheel_holding_the_entry_point_and_the_weights(preset, tmp_path):
+    import zipfile
+
+    _, path = preset
+    root = packaging.package_preset(path, tmp_path / "out", name="zoo-pets", model_name="pets")
+    wheel = packaging.build_wheel(root, tmp_path / "dist")
+    assert wheel.parent == tmp_path / "dist" and wheel.name.startswith("zoo_pets-0.1.0-")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        assert "zoo_pets/preset/model.weights.h5" in names
+        entry_points = zf.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "[zoo.models]" in entry_points and "zoo_pets = zoo_pets:SPECS" in entry_points
+    with pytest.raises(PresetError, match="no pyproject.toml"):
+        packaging.build_wheel(tmp_path)
+
+
 def test_packaged_preset_pip_installs_and_loads_pretrained(tmp_path):
-    """The spaCy-style workflow: fine-tune, save a preset, `zoo package`, pip install, create_model.
+    """The spaCy-style workflow: fine-tune, save a preset, `zoo package --wheel`, pip install
+    the wheel, create_model.
 
     In a venv of its own, so the packaged model does not show up in other tests' listings.
     """
@@ -158,9 +175,10 @@ def test_packaged_preset_pip_installs_and_loads_pretrained(tmp_path):
     trained = plugin_venv.run(["-c", train], cwd=workdir)
     assert trained.returncode == 0, trained.stderr
     packaged = plugin_venv.zoo("package", str(workdir / "preset"), "--name", "zoo-iris-binary",
-                               "--output", str(workdir / "dist"))
+                               "--output", str(workdir / "dist"), "--wheel")
     assert packaged.returncode == 0, packaged.stderr
-    plugin_venv.install(workdir / "dist" / "zoo-iris-binary")
+    (wheel,) = (workdir / "dist" / "dist").glob("zoo_iris_binary-0.1.0-*.whl")
+    plugin_venv.install(wheel)  # the wheel, as a user it was shared with would
     report = plugin_venv.python_json(
         "import json, sys, numpy as np, zoo\n"
         "model = zoo.create_model('iris_binary.default', pretrained=True)\n"

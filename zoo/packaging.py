@@ -9,9 +9,12 @@ verifies them like any other weights. Pure Python: no TensorFlow needed.
 
 from __future__ import annotations
 
+import importlib.util
 import pprint
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from zoo import presets
@@ -78,6 +81,38 @@ def package_preset(
     (root / "pyproject.toml").write_text(_pyproject(metadata, name, module, model_name, version))
     (root / "README.md").write_text(_readme(metadata, name, model_name, tag))
     return root
+
+
+def build_wheel(package_root, dist_dir=None) -> Path:
+    """Build a wheel of a package written by :func:`package_preset` and return its path.
+
+    Runs ``pip wheel`` in this interpreter. With setuptools installed here the
+    build needs no network (no build isolation); without it pip fetches
+    setuptools from the package index, as any ``pip install`` of the directory
+    would.
+
+    Args:
+        package_root: the directory :func:`package_preset` returned.
+        dist_dir: where the wheel goes (default: ``package_root/dist``).
+    """
+    root = Path(package_root)
+    if not (root / "pyproject.toml").is_file():
+        raise PresetError(f"{root} has no pyproject.toml; pass the directory `zoo package` wrote")
+    dist = Path(dist_dir) if dist_dir is not None else root / "dist"
+    dist.mkdir(parents=True, exist_ok=True)
+    before = set(dist.glob("*.whl"))
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(dist)]
+    if importlib.util.find_spec("setuptools") is not None:
+        cmd.append("--no-build-isolation")
+    result = subprocess.run([*cmd, str(root)], capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise PresetError(f"building the wheel of {root} failed (pip exit {result.returncode}):\n{tail}")
+    built = sorted(set(dist.glob("*.whl")) - before) or sorted(
+        dist.glob(f"{module_name_for(root.name)}-*.whl"), key=lambda p: p.stat().st_mtime)
+    if not built:
+        raise PresetError(f"pip reported success but wrote no wheel to {dist}")
+    return built[-1]
 
 
 def _module_source(metadata: dict, module: str, model_name: str, tag: str, dist: str) -> str:
