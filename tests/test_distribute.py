@@ -144,10 +144,12 @@ def test_cli_fine_tune_killed_mid_phase_resumes_with_the_same_command(tmp_path):
 
     proc = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        # Kill once the head phase is kept and the full phase has backed up an epoch.
+        # Kill once the head phase is kept and the full phase has committed a
+        # backup (its metadata file is renamed into place last).
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
-            if (backup / "head.done.json").exists() and any((backup / "full").glob("*")):
+            if ((backup / "head.done.json").exists()
+                    and (backup / "full" / "training_metadata.json").exists()):
                 break
             time.sleep(0.05)
         assert proc.poll() is None, "the fine-tune ended before it could be interrupted"
@@ -166,3 +168,34 @@ def test_cli_fine_tune_killed_mid_phase_resumes_with_the_same_command(tmp_path):
     assert 1 <= resumed_full_epochs < 25  # only what was left ran again
     assert result["history"]["phase"].count("head") == 1  # restored, with its history
     assert not backup.exists()
+
+
+def test_backup_interrupted_mid_save_restores_the_last_committed_epoch(tmp_path):
+    """A kill while the weights are being written leaves a partial file; the
+    restarted run must restore the previous, committed save and ignore it."""
+    import keras
+
+    from zoo.distribute import backup_callback
+
+    def model(seed):
+        keras.utils.set_random_seed(seed)
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        m.compile("sgd", "mse")
+        return m
+
+    saved = model(0)
+    cb = backup_callback(tmp_path / "backup")
+    cb.set_model(saved)
+    cb._current_epoch, cb._last_batch_seen = 3, 0
+    cb._save_model()
+    # The next epoch's save, killed half-way: a truncated HDF5 file and no metadata.
+    (tmp_path / "backup" / "epoch4-batch0.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 40)
+
+    restarted = model(1)
+    assert not np.allclose(restarted.get_weights()[0], saved.get_weights()[0])
+    cb2 = backup_callback(tmp_path / "backup")
+    cb2.set_model(restarted)
+    cb2.on_train_begin()
+    for got, want in zip(restarted.get_weights(), saved.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    assert restarted._initial_epoch == 3

@@ -77,14 +77,45 @@ def is_chief() -> bool:
 
 
 def backup_callback(backup_dir):
-    """Keras' BackupAndRestore: saves state at the end of every epoch and, when
-    the same command is started again after a crash, resumes from the last
-    completed epoch (deleting the backup once training finishes)."""
+    """Keras' BackupAndRestore, with saves that a kill cannot leave half-written:
+    it saves state at the end of every epoch and, when the same command is
+    started again after a crash, resumes from the last completed epoch
+    (deleting the backup once training finishes)."""
     import keras
 
+    class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+        """Keras writes ``latest.weights.h5`` in place, so a kill during a save
+        leaves a truncated HDF5 file that the restarted run cannot open (seen
+        in CI). Here every save writes a weights file of its own, then the
+        metadata naming it under a temporary name, renamed into place: the
+        rename is the commit, and whatever a kill interrupts is never read."""
+
+        def _save_model(self):
+            os.makedirs(self.backup_dir, exist_ok=True)
+            name = f"epoch{self._current_epoch}-batch{self._last_batch_seen}.weights.h5"
+            self.model.save_weights(os.path.join(self.backup_dir, name), overwrite=True)
+            meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+            tmp = self._training_metadata_path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(meta, f)
+            os.replace(tmp, self._training_metadata_path)
+            for entry in os.listdir(self.backup_dir):  # earlier saves, no longer named
+                if entry.endswith(".weights.h5") and entry != name:
+                    os.remove(os.path.join(self.backup_dir, entry))
+
+        def _load_model(self):
+            if not os.path.exists(self._training_metadata_path):
+                return
+            with open(self._training_metadata_path) as f:
+                meta = json.load(f)
+            if self.model.optimizer is not None and not self.model.optimizer.built:
+                self.model.optimizer.build(self.model.trainable_variables)
+            self.model.load_weights(os.path.join(self.backup_dir, meta["weights"]))
+            self.model._initial_epoch = meta["epoch"]
+
     os.makedirs(backup_dir, exist_ok=True)
-    return keras.callbacks.BackupAndRestore(backup_dir=str(backup_dir), save_freq="epoch",
-                                            delete_checkpoint=True)
+    return AtomicBackupAndRestore(backup_dir=str(backup_dir), save_freq="epoch",
+                                  delete_checkpoint=True)
 
 
 def needs_custom_loop(strategy) -> bool:
