@@ -268,6 +268,27 @@ def _from_config(metadata: dict):
         ) from exc
 
 
+def read_package_meta(package: str, name: str = "_meta.json") -> dict | None:
+    """The JSON record a model package keeps beside its weights (what its
+    training script wrote: architecture, sha256, metrics), or None while the
+    package has none yet. Pure Python, so a plugin's ``SPECS`` can be built
+    from it at import time without TensorFlow."""
+    record = resources.files(package).joinpath(name)
+    return json.loads(record.read_text()) if record.is_file() else None
+
+
+def build_architecture(*, input_shape, num_classes, arch, **kwargs):
+    """Builder for model packages whose weights fit a registered architecture:
+    ``create_model(arch, ...)`` untrained, the spec's ``default_kwargs`` naming
+    ``arch`` and its fixed arguments; ``create_model`` then loads the package's
+    weights (checking their sha256). zoo's layers are registered with Keras on
+    the way, so a preset saved from such a model loads in a fresh process."""
+    import zoo
+    import zoo.layers  # noqa: F401  (registers the layers for deserialisation)
+
+    return zoo.create_model(arch, input_shape=input_shape, num_classes=num_classes, **kwargs)
+
+
 def build_from_preset(*, input_shape, num_classes, preset, **overrides):
     """Builder for models packaged by ``zoo package``: the preset's architecture, untrained.
 

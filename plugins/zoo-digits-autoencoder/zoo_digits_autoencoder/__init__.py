@@ -11,16 +11,13 @@ writes beside the weights; importing this module is pure Python.
 
 from __future__ import annotations
 
-import json
-from importlib import resources
-
 from zoo import ModelSpec, WeightsSpec
+from zoo.presets import read_package_meta
 
 
 def load_meta() -> dict | None:
     """The training script's record, or None before the model has been trained."""
-    meta_file = resources.files(__name__).joinpath("_meta.json")
-    return json.loads(meta_file.read_text()) if meta_file.is_file() else None
+    return read_package_meta(__name__)
 
 
 def _specs(meta: dict | None) -> list[ModelSpec]:
@@ -39,7 +36,7 @@ def _specs(meta: dict | None) -> list[ModelSpec]:
             name="digits_autoencoder",
             family="autoencoder",
             task="reconstruction",
-            builder="zoo_digits_autoencoder.model:build",
+            builder="zoo.presets:build_architecture",
             default_input_shape=tuple(meta["input_shape"]),
             capabilities=frozenset({"features_only", "exportable"}),
             description=f"{meta['arch']} for 8x8 handwritten digits (scikit-learn load_digits), "
