@@ -65,6 +65,14 @@ class Activation:
                     f"relu threshold must be >= 0 for the fused kernels, got {self.threshold}"
                 )
 
+    @property
+    def fused_by_tensorflow(self) -> bool:
+        """No activation, or relu without slope, cap or threshold: what
+        TensorFlow's graph optimizer folds into a MatMul or Conv2D before it
+        (with the BiasAdd), so the dispatch can leave such cases to it."""
+        return self.name == "linear" or (self.name == "relu" and self.alpha == 0.0
+                                         and self.max_value is None and self.threshold == 0.0)
+
     def config(self):
         """A JSON-friendly form that :func:`resolve` reads back."""
         if self == resolve(self.name):

@@ -103,9 +103,7 @@ _CONV_OPS = frozenset({"Conv2D", "Conv3D", "DepthwiseConv2dNative"})
 
 
 def _tf_fuses_into_producer(x, act: Activation) -> bool:
-    plain_relu = (act.name == "relu" and act.alpha == 0.0 and act.max_value is None
-                  and act.threshold == 0.0)
-    if not (plain_relu or act.name == "linear"):
+    if not act.fused_by_tensorflow:
         return False
     op = getattr(x, "op", None)  # graph tensors only; eager tensors have no producer
     try:

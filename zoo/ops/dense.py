@@ -100,15 +100,11 @@ def gemm_preferred(m, k, n, training=None) -> bool:
     return m <= GEMM_MAX_ROWS and k * n >= GEMM_MIN_WEIGHTS
 
 
-# Activations for which TensorFlow's own MatMul + BiasAdd (+ Relu) graph, which
-# grappler/oneDNN fuse forward and backward, trained faster than tf.matmul +
-# bias_act on more than GEMM_MAX_ROWS rows (RESULTS.md, "Fused dense").
-TF_FUSED_ACTIVATIONS = ("linear", "relu")
-
-
 def _large_batch_path(act: Activation | None, training) -> str:
-    if (training is not False and act is not None and act.name in TF_FUSED_ACTIVATIONS
-            and act.alpha == 0.0 and act.max_value is None and act.threshold == 0.0):
+    # TensorFlow's own MatMul + BiasAdd (+ Relu) graph, which grappler/oneDNN
+    # fuse forward and backward, trained faster than tf.matmul + bias_act on
+    # more than GEMM_MAX_ROWS rows (RESULTS.md, "Fused dense").
+    if training is not False and act is not None and act.fused_by_tensorflow:
         return "reference"
     return "matmul"
 
