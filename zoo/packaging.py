@@ -100,7 +100,6 @@ def build_wheel(package_root, dist_dir=None) -> Path:
         raise PresetError(f"{root} has no pyproject.toml; pass the directory `zoo package` wrote")
     dist = Path(dist_dir) if dist_dir is not None else root / "dist"
     dist.mkdir(parents=True, exist_ok=True)
-    before = set(dist.glob("*.whl"))
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(dist)]
     if importlib.util.find_spec("setuptools") is not None:
         cmd.append("--no-build-isolation")
@@ -108,8 +107,8 @@ def build_wheel(package_root, dist_dir=None) -> Path:
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
         raise PresetError(f"building the wheel of {root} failed (pip exit {result.returncode}):\n{tail}")
-    built = sorted(set(dist.glob("*.whl")) - before) or sorted(
-        dist.glob(f"{module_name_for(root.name)}-*.whl"), key=lambda p: p.stat().st_mtime)
+    # The newest wheel of this package (an earlier build of the same version is overwritten).
+    built = sorted(dist.glob(f"{module_name_for(root.name)}-*.whl"), key=lambda p: p.stat().st_mtime)
     if not built:
         raise PresetError(f"pip reported success but wrote no wheel to {dist}")
     return built[-1]
