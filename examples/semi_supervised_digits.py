@@ -32,7 +32,7 @@ def main(argv=None):
     from sklearn.model_selection import train_test_split
     from zoo_digits_autoencoder import data
 
-    import zoo.recipes
+    import zoo.training.recipes
 
     split = data.load_split()
     x_train, y_train = split["train"]
@@ -47,7 +47,7 @@ def main(argv=None):
         source = dict(autoencoder="conv_autoencoder", filters=(32, 64), latent_channels=16)
     print(f"pretraining on {len(x_train)} unlabelled images, {len(x_labeled)} labelled "
           f"({args.label_fraction:.0%}), testing on {len(x_test)}")
-    result = zoo.recipes.semi_supervised(x_train, x_labeled, y_labeled, x_test, y_test, seed=args.seed,
+    result = zoo.training.recipes.semi_supervised(x_train, x_labeled, y_labeled, x_test, y_test, seed=args.seed,
                                          **source, **epochs)
     print(f"autoencoder test reconstruction MSE: {result.autoencoder_mse:.5f}")
     print(f"classifier on the pretrained encoder: {result.pretrained_accuracy:.4f} test accuracy")

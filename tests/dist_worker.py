@@ -37,7 +37,7 @@ def main():
     import numpy as np
 
     import zoo
-    from zoo.distribute import resolve_strategy
+    from zoo.training.distribute import resolve_strategy
 
     # Multi-worker collectives must be configured before TensorFlow runs
     # anything, so the strategy is made first and passed on as an object.

@@ -152,6 +152,6 @@ def test_strict_mode_cli_exits_with_the_plugin_error(plugin_venv):
 
 @pytest.mark.parametrize("shape, expected", [("32,32,3", (32, 32, 3)), ("?x8", (None, 8)), (None, None)])
 def test_parse_shape(shape, expected):
-    from zoo.cli import parse_shape
+    from zoo.cli.common import parse_shape
 
     assert parse_shape(shape) == expected

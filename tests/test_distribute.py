@@ -107,7 +107,7 @@ def test_killed_fine_tune_resumes_from_last_epoch(single_run, tmp_path):
 
 
 def test_unknown_and_unconfigured_strategies_raise():
-    from zoo.distribute import DistributionError, resolve_strategy
+    from zoo.training.distribute import DistributionError, resolve_strategy
 
     with pytest.raises(DistributionError, match="unknown strategy 'ring'"):
         resolve_strategy("ring")
@@ -175,7 +175,7 @@ def test_backup_interrupted_mid_save_restores_the_last_committed_epoch(tmp_path)
     restarted run must restore the previous, committed save and ignore it."""
     import keras
 
-    from zoo.distribute import backup_callback
+    from zoo.training.distribute import backup_callback
 
     def model(seed):
         keras.utils.set_random_seed(seed)

@@ -55,7 +55,7 @@ def test_package_registers_its_model_with_verified_package_data(dist):
     spec = zoo.get_model_spec(name)
     weights = spec.weights[0]
     assert weights.sha256 == meta["sha256"] and weights.metrics == meta["metrics"]
-    from zoo.weights import resolve, sha256_file
+    from zoo.hub.weights import resolve, sha256_file
 
     path = resolve(weights)  # the package-data file, checked against the sha256
     assert path.name == meta["weights_file"] and sha256_file(path) == meta["sha256"]

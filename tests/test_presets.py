@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import _registry, packaging, presets
-from zoo._registry import ModelSpec, Registry
+from zoo.hub import packaging, presets
+from zoo.registry import catalog as _registry
+from zoo.registry import ModelSpec, Registry
 from zoo.errors import ChecksumError, PresetError
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import _registry
-from zoo._registry import ModelSpec, Registry, WeightsSpec, ZooPluginWarning
+from zoo.registry import catalog as _registry
+from zoo.registry import ModelSpec, Registry, WeightsSpec, ZooPluginWarning
 from zoo.errors import DuplicateModelError, PluginLoadError, UnknownModelError, WeightsError
 
 SHA = "ab" * 32
@@ -253,7 +253,7 @@ def pretrained_mlp(isolated_registry, tmp_path):
     source = build_mlp(input_shape=(5,), num_classes=3)
     path = tmp_path / "mlp.weights.h5"
     source.save_weights(path)
-    from zoo.weights import sha256_file
+    from zoo.hub.weights import sha256_file
 
     weights = WeightsSpec("toy", file=str(path), sha256=sha256_file(path), labels=("a", "b", "c"))
     zoo.register_model(ModelSpec(name="mlp", family="mlp", task="tabular-classification", builder=build_mlp,
@@ -296,7 +296,7 @@ def test_create_model_from_a_weights_file_or_url(pretrained_mlp):
     source, path = pretrained_mlp
     assert _same(zoo.create_model("mlp", weights=path, num_classes=3), source)
     assert _same(zoo.create_model("mlp", pretrained=str(path), num_classes=3), source)
-    from zoo.weights import sha256_file
+    from zoo.hub.weights import sha256_file
 
     url = f"{path.as_uri()}#sha256={sha256_file(path)}"
     assert _same(zoo.create_model("mlp", pretrained=url, num_classes=3), source)

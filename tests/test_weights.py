@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from zoo import weights as weights_lib
-from zoo._registry import WeightsSpec
+from zoo.hub import weights as weights_lib
+from zoo.registry import WeightsSpec
 from zoo.errors import ChecksumError, DownloadError, TruncatedDownloadError, WeightsError
 
 PAYLOAD = bytes(range(256)) * 64  # 16 KiB of "weights"
@@ -184,7 +184,7 @@ def test_packaged_weights_resolve_through_importlib_resources(plugin_venv):
     """The example plugin ships its weights as package data; a tampered copy is refused."""
     code = (
         "import json, zoo\n"
-        "from zoo import weights\n"
+        "from zoo.hub import weights\n"
         "spec = zoo.get_model_spec('example_mlp.iris').get_weights('iris')\n"
         "try:\n"
         "    path, error = str(weights.resolve(spec)), None\n"

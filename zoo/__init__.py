@@ -10,34 +10,36 @@ import importlib
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+# public name -> "module:attribute", or "module" for a module served as is
+# (zoo.ops, zoo.layers, and zoo.finetune / zoo.export, which are callable modules)
 _LAZY = {
     "ops": "zoo.ops",
     "layers": "zoo.layers",
-    "set_native": "zoo._native",
-    "native": "zoo._native",
-    "set_isa": "zoo._native",
-    "get_isa": "zoo._native",
-    "NativeUnavailableError": "zoo._native",
-    # model registry, weights and presets (pure Python until a model is created)
-    "ModelSpec": "zoo._registry",
-    "WeightsSpec": "zoo._registry",
-    "register_model": "zoo._registry",
-    "list_models": "zoo._registry",
-    "model_info": "zoo._registry",
-    "get_model_spec": "zoo._registry",
-    "list_plugins": "zoo._registry",
-    "plugins": "zoo._registry",
-    "create_model": "zoo._create",
-    "save_preset": "zoo.presets",
-    "load_preset": "zoo.presets",
-    "ZooError": "zoo.errors",
-    "recipes": "zoo.recipes",
-    # fine-tuning and export; zoo.finetune and zoo.export are callable modules
-    "finetune": "zoo.finetune",
-    "reset_head": "zoo.finetune",
-    "freeze": "zoo.finetune",
-    "unfreeze": "zoo.finetune",
+    "set_native": "zoo._native:set_native",
+    "native": "zoo._native:native",
+    "set_isa": "zoo._native:set_isa",
+    "get_isa": "zoo._native:get_isa",
+    "NativeUnavailableError": "zoo._native:NativeUnavailableError",
+    # model registry (pure Python)
+    "ModelSpec": "zoo.registry:ModelSpec",
+    "WeightsSpec": "zoo.registry:WeightsSpec",
+    "register_model": "zoo.registry:register_model",
+    "list_models": "zoo.registry:list_models",
+    "get_model_spec": "zoo.registry:get_model_spec",
+    "list_plugins": "zoo.registry:list_plugins",
+    "plugins": "zoo.registry:plugins",
+    # the factory and the hub (pure Python until a model is built)
+    "create_model": "zoo.create:create_model",
+    "model_info": "zoo.create:model_info",
+    "load_preset": "zoo.create:load_preset",
+    "save_preset": "zoo.hub.presets:save_preset",
+    "ZooError": "zoo.errors:ZooError",
+    # training and export
+    "recipes": "zoo.training.recipes",
+    "finetune": "zoo.training.finetune",
+    "reset_head": "zoo.training.finetune:reset_head",
+    "freeze": "zoo.training.finetune:freeze",
+    "unfreeze": "zoo.training.finetune:unfreeze",
     "export": "zoo.export",
 }
 
@@ -45,11 +47,12 @@ __all__ = sorted(_LAZY) + ["__version__"]
 
 
 def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
+    target = _LAZY.get(name)
+    if target is None:
         raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    module, _, attr = target.partition(":")
     mod = importlib.import_module(module)
-    value = mod if module == f"zoo.{name}" else getattr(mod, name)
+    value = getattr(mod, attr) if attr else mod
     globals()[name] = value
     return value
 

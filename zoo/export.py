@@ -62,7 +62,7 @@ def export(model, path, format="keras", *, batch_size=1, overwrite=True, verbose
     import keras
 
     if isinstance(model, (str, os.PathLike)):
-        import zoo.layers._registration  # noqa: F401  (zoo layers in the file)
+        import zoo.models._serializables  # noqa: F401  (zoo layers in the file)
 
         model = keras.saving.load_model(model, compile=False)
     if path.exists():

@@ -6,7 +6,7 @@ returns the encoder, and ``model.get_layer("encoder")`` / ``"decoder"`` reach
 both halves of a full model.
 """
 
-from zoo._registry import ModelSpec
+from zoo.registry import ModelSpec
 
 _BUILD = "zoo.models._autoencoder_build"
 _FIT = "Train with fit(x, x) and a reconstruction loss."

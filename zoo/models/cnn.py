@@ -1,7 +1,7 @@
 """CNN family specs. Spec-only: no keras import here, the builders live in
 zoo.models._cnn_build and load when a model is created."""
 
-from zoo._registry import ModelSpec
+from zoo.registry import ModelSpec
 
 _BUILD = "zoo.models._cnn_build"
 _ALL = frozenset({"features_only", "variable_input_size", "exportable"})

@@ -1,7 +1,7 @@
 """RNN family specs (sequence classification and forecasting). Spec-only: the
 builders live in zoo.models._rnn_build and load when a model is created."""
 
-from zoo._registry import ModelSpec
+from zoo.registry import ModelSpec
 
 _BUILD = "zoo.models._rnn_build"
 _SEQ = ("Inputs are (time, features); time may be None. Padded steps equal to mask_value "

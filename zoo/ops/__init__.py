@@ -1,5 +1,7 @@
-"""Fused ops. Each has a public function, a ``*_ref`` in keras.ops that defines
-its semantics, and a native TensorFlow kernel used when available."""
+"""Fused ops, the step below the layers. Each has a public function, a ``*_ref``
+in keras.ops that defines its semantics (and is the fallback and export path),
+and a native kernel used when the op library loads. May import ``zoo._native``
+and keras; never layers, models or anything above."""
 
 from zoo.ops._activations import KERNEL_ACTIVATIONS, Activation, resolve as resolve_activation
 from zoo.ops.bias_act import bias_act, bias_act_ref

@@ -12,7 +12,7 @@ writes beside the weights; importing this module is pure Python.
 from __future__ import annotations
 
 from zoo import ModelSpec, WeightsSpec
-from zoo.presets import read_package_meta
+from zoo.hub.presets import read_package_meta
 
 
 def load_meta() -> dict | None:
@@ -36,7 +36,7 @@ def _specs(meta: dict | None) -> list[ModelSpec]:
             name="digits_autoencoder",
             family="autoencoder",
             task="reconstruction",
-            builder="zoo.presets:build_architecture",
+            builder="zoo.create:build_architecture",
             default_input_shape=tuple(meta["input_shape"]),
             capabilities=frozenset({"features_only", "exportable"}),
             description=f"{meta['arch']} for 8x8 handwritten digits (scikit-learn load_digits), "

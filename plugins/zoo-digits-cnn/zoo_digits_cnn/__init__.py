@@ -10,7 +10,7 @@ the weights (architecture, sha256, metrics); importing this module is pure Pytho
 from __future__ import annotations
 
 from zoo import ModelSpec, WeightsSpec
-from zoo.presets import read_package_meta
+from zoo.hub.presets import read_package_meta
 
 
 def load_meta() -> dict | None:
@@ -35,7 +35,7 @@ def _specs(meta: dict | None) -> list[ModelSpec]:
             name="digits_cnn",
             family="cnn",
             task="image-classification",
-            builder="zoo.presets:build_architecture",
+            builder="zoo.create:build_architecture",
             default_input_shape=tuple(meta["input_shape"]),
             default_num_classes=len(meta["labels"]),
             capabilities=frozenset({"features_only", "exportable"}),

@@ -16,7 +16,7 @@ writes beside the weights; importing this module is pure Python.
 from __future__ import annotations
 
 from zoo import ModelSpec, WeightsSpec
-from zoo.presets import read_package_meta
+from zoo.hub.presets import read_package_meta
 
 
 def load_meta() -> dict | None:
@@ -41,7 +41,7 @@ def _specs(meta: dict | None) -> list[ModelSpec]:
             name="sunspots_forecaster",
             family="rnn",
             task="forecasting",
-            builder="zoo.presets:build_architecture",
+            builder="zoo.create:build_architecture",
             default_input_shape=tuple(meta["input_shape"]),
             default_num_classes=1,
             capabilities=frozenset({"exportable"}),

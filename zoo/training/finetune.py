@@ -245,15 +245,15 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     """
     import keras
 
-    from zoo import distribute
-    from zoo._finetune_data import prepare
+    from zoo.training import distribute
+    from zoo.training.data import prepare
 
     dist = distribute.resolve_strategy(strategy)
     if isinstance(model, str):
-        import zoo
+        from zoo.create import create_model
 
         with dist.scope():
-            model = zoo.create_model(model)
+            model = create_model(model)
     else:
         model = distribute.build_in_scope(model, dist)
     batch_size = distribute.global_batch_size(batch_size, dist)

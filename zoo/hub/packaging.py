@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from zoo import presets
+from zoo.hub import presets
 from zoo.errors import PresetError
 
 _DIST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
@@ -132,7 +132,7 @@ def _module_source(metadata: dict, module: str, model_name: str, tag: str, dist:
         "task": metadata.get("task") or "custom",
         # The preset's own architecture: rebuilt from its Keras config, or from the
         # registry architecture it was fine-tuned from when shapes change.
-        "builder": "zoo.presets:build_from_preset",
+        "builder": "zoo.create:build_from_preset",
         "default_input_shape": tuple(metadata["input_shape"]) if metadata.get("input_shape") else (),
         "default_num_classes": metadata.get("num_classes"),
         "description": metadata.get("description", ""),
@@ -180,11 +180,12 @@ dependencies = [{_toml_string(f"keras-zoo>={zoo_version}")}]
 [project.entry-points."zoo.models"]
 {module} = "{module}:SPECS"
 
+# The preset folder is listed as a (data-only) package so setuptools ships it as is.
 [tool.setuptools]
-packages = [{_toml_string(module)}]
+packages = [{_toml_string(module)}, {_toml_string(f"{module}.{PRESET_DIR}")}]
 
 [tool.setuptools.package-data]
-{module} = ["{PRESET_DIR}/*"]
+{_toml_string(f"{module}.{PRESET_DIR}")} = ["*"]
 """
 
 

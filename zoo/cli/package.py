@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from zoo.cli import console
+from zoo.cli.common import console
 
 
 @click.command("package")
@@ -21,7 +21,7 @@ def package_command(preset_dir, name, model_name, version, tag, output_dir, forc
     """Write a pip-installable plugin package for PRESET_DIR (made by zoo.save_preset)."""
     from pathlib import Path
 
-    from zoo.packaging import build_wheel, package_preset
+    from zoo.hub.packaging import build_wheel, package_preset
 
     root = package_preset(preset_dir, output_dir, name=name, model_name=model_name, version=version, tag=tag,
                           force=force)

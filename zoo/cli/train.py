@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from zoo.cli import parse_shape, print_json, quiet_tensorflow
+from zoo.cli.common import parse_shape, print_json, quiet_tensorflow
 
 
 def _load(model, input_shape, num_classes):
@@ -18,7 +18,7 @@ def _load(model, input_shape, num_classes):
     if model.endswith(".keras") or os.path.isfile(model):
         import keras
 
-        import zoo.layers._registration  # noqa: F401  (zoo layers in the file)
+        import zoo.models._serializables  # noqa: F401  (zoo layers in the file)
 
         if input_shape is not None:
             raise click.UsageError("--input-shape applies to registered models, not to a saved file")
@@ -65,7 +65,7 @@ def finetune_command(model, data, input_shape, num_classes, head_epochs, epochs,
 
     if output is not None and not output.endswith(".keras"):
         raise click.BadParameter("the output file must end in .keras", param_hint="--output")
-    from zoo.distribute import resolve_strategy
+    from zoo.training.distribute import resolve_strategy
 
     # Before anything else touches TensorFlow: multi-worker collectives are
     # configured at start-up, and the model's variables must be the strategy's.

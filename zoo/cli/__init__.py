@@ -1,4 +1,4 @@
-"""The ``zoo`` command.
+"""The ``zoo`` command (the top of the flow: it may import any step below).
 
 Each command group lives in its own module and is imported only when that
 command runs (or ``--help`` lists it), so ``zoo list`` never pays for TensorFlow.
@@ -9,7 +9,6 @@ and import keras inside the command function.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 import warnings
@@ -18,15 +17,15 @@ import click
 
 # command name -> "module:attribute" of its click command
 COMMANDS = {
-    "list": "zoo._cli_models:list_command",
-    "info": "zoo._cli_models:info_command",
-    "summary": "zoo._cli_models:summary_command",
-    "predict": "zoo._cli_predict:predict_command",
-    "plugins": "zoo._cli_plugins:plugins_command",
-    "doctor": "zoo._cli_plugins:doctor_command",
-    "package": "zoo._cli_package:package_command",
-    "finetune": "zoo._cli_train:finetune_command",
-    "export": "zoo._cli_train:export_command",
+    "list": "zoo.cli.models:list_command",
+    "info": "zoo.cli.models:info_command",
+    "summary": "zoo.cli.models:summary_command",
+    "predict": "zoo.cli.predict:predict_command",
+    "plugins": "zoo.cli.plugins:plugins_command",
+    "doctor": "zoo.cli.plugins:doctor_command",
+    "package": "zoo.cli.package:package_command",
+    "finetune": "zoo.cli.train:finetune_command",
+    "export": "zoo.cli.train:export_command",
 }
 
 
@@ -66,44 +65,6 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="keras-zoo", prog_name="keras-zoo")
 def main():
     """keras-zoo: models, plugins and native kernels for Keras 3."""
-
-
-# --------------------------------------------------------------------------- helpers for command modules
-
-
-def console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
-
-
-def print_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, default=repr))
-
-
-def parse_shape(text: str | None):
-    """``"32,32,3"`` or ``"32x32x3"`` -> (32, 32, 3); ``None`` stays None; ``none``/``?`` is a free axis."""
-    if text is None:
-        return None
-    parts = [p.strip() for p in text.replace("x", ",").split(",") if p.strip()]
-    try:
-        return tuple(None if p.lower() in {"none", "?"} else int(p) for p in parts)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a shape; write it like 32,32,3") from None
-
-
-def parse_pretrained(value: str | None):
-    """CLI spelling of create_model's ``pretrained``: absent -> False, "" -> True, else the tag/path/URL."""
-    if value is None:
-        return False
-    return True if value in {"", "default", "true"} else value
-
-
-def quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ start-up chatter out of command output."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from zoo.cli import console, parse_pretrained, print_json, quiet_tensorflow
-from zoo._cli_models import PRETRAINED_HELP
+from zoo.cli.common import console, parse_pretrained, print_json, quiet_tensorflow
+from zoo.cli.models import PRETRAINED_HELP
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
@@ -32,7 +32,8 @@ def predict_command(name, input_file, pretrained, weights, num_classes, key, top
     quiet_tensorflow()
     import numpy as np
 
-    from zoo._create import create_model, model_origin
+    from zoo.create import create_model
+    from zoo.hub.provenance import model_origin
 
     raw = _read_file(Path(input_file), key)  # bad input fails before the model is built
     model = create_model(name, parse_pretrained(pretrained), weights=weights, num_classes=num_classes)

@@ -116,7 +116,7 @@ def resolve(weights, *, progress: bool = True) -> Path:
     A plain path is used as is (there is no digest to check it against); a URL may
     carry one as ``#sha256=<hex>``.
     """
-    from zoo._registry import WeightsSpec
+    from zoo.registry.specs import WeightsSpec
 
     if isinstance(weights, WeightsSpec):
         return _resolve_spec(weights, progress=progress)

@@ -1,6 +1,8 @@
-"""create_model: a registry name (or preset directory) to a Keras model, with weights.
+"""The factory: the one place that turns a registry name or a preset into a Keras model.
 
-This is where keras is first imported: the registry only hands over a spec.
+Uses the registry (name -> spec -> builder) and the hub (verified weights files,
+preset metadata); nothing below imports it. Importing it is pure Python: keras
+is first imported when a model is built, so ``zoo info`` stays instant.
 When the requested ``num_classes`` differs from the pretrained head, the model is
 built as asked, a second model is built with the weights' head and loaded, and
 every layer but the head is copied across by position (Keras auto-names layers
@@ -10,29 +12,27 @@ order does not). The head is found by its name, ``spec.head``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import weakref
 from pathlib import Path
 
-from zoo import weights as weights_lib
-from zoo._registry import ModelSpec, WeightsSpec, default_registry
-from zoo.errors import UnknownModelError, WeightsError
+from zoo.errors import PresetError, UnknownModelError, WeightsError
+from zoo.hub import weights as weights_lib
+from zoo.hub.presets import is_preset, read_metadata
+from zoo.hub.provenance import record_origin
+from zoo.hub.weights import verify
+from zoo.registry import ModelSpec, WeightsSpec, default_registry
+from zoo.registry import model_info as registry_model_info
 
 logger = logging.getLogger("zoo")
 
-# model -> how create_model built it; save_preset reads it to record the architecture.
-_ORIGINS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def model_origin(model) -> dict | None:
-    """How create_model or load_preset made ``model``: architecture, builder arguments,
-    and the labels/preprocessing of its weights (None when the head was replaced)."""
-    return _ORIGINS.get(model)
-
-
-def record_origin(model, **origin) -> None:
-    _ORIGINS[model] = origin
+def model_info(name: str) -> dict:
+    """A JSON-ready description of ``"arch"``, ``"arch.tag"``, or a preset directory.
+    Pure Python (no TensorFlow)."""
+    if is_preset(name):
+        return read_metadata(name)
+    return registry_model_info(name)
 
 
 def create_model(
@@ -60,12 +60,10 @@ def create_model(
         progress: show download progress.
         **overrides: builder arguments, over the spec's ``default_kwargs``.
     """
-    from zoo import presets
-
-    if presets.is_preset(name):
+    if is_preset(name):
         if pretrained not in (False, True) or weights is not None:
             raise ValueError("a preset carries its own weights: do not pass pretrained= or weights= with it")
-        return presets.load_preset(name, num_classes=num_classes, input_shape=input_shape, **overrides)
+        return load_preset(name, num_classes=num_classes, input_shape=input_shape, **overrides)
 
     spec, tag = default_registry().resolve(name)
     source = _weights_source(spec, tag, pretrained, weights)
@@ -138,7 +136,7 @@ def load_weights(model, path, *, build, num_classes, source_classes, head: str, 
     weights_lib.check_suffix(path)
     rehead = source_classes is not None and num_classes != source_classes
     if path.name.lower().endswith(".keras"):
-        import zoo.layers._registration  # noqa: F401  (zoo layers in the file)
+        import zoo.models._serializables  # noqa: F401  (zoo layers in the file)
 
         source = keras.saving.load_model(path, compile=False, safe_mode=True)
         transfer_weights(source, model, skip=head if rehead else None)
@@ -199,3 +197,118 @@ def transfer_weights(source, target, *, skip: str | None = None) -> None:
                 f"{[tuple(v.shape) for v in values]}"
             )
         dst.set_weights(values)
+
+
+# --------------------------------------------------------------------------- presets
+
+
+def load_preset(ref, *, num_classes: int | None = None, input_shape=None, verify_files: bool = True, **overrides):
+    """Load a preset directory as a Keras model.
+
+    With a different ``num_classes`` or ``input_shape`` the model is rebuilt from the
+    registry architecture recorded in the preset (the head newly initialised when
+    the class count changes); a preset of a model built outside the registry can
+    only be loaded as saved.
+    """
+    metadata = read_metadata(ref)
+    directory = Path(metadata["path"])
+    files = metadata["files"]
+    if verify_files:
+        for key in ("config", "weights"):
+            verify(directory / files[key]["file"], files[key]["sha256"], what=f"preset {key} file")
+    saved_shape, saved_classes = _saved_shape(metadata), metadata.get("num_classes")
+    wanted_shape = tuple(input_shape) if input_shape is not None else saved_shape
+    wanted_classes = num_classes if num_classes is not None else saved_classes
+    weights_path = directory / files["weights"]["file"]
+    arch = metadata.get("arch")
+    head = (arch or {}).get("head", metadata.get("head", "head"))
+    if (wanted_shape, wanted_classes) == (saved_shape, saved_classes) and not overrides:
+        model = _from_config(metadata)
+        model.load_weights(weights_path)
+    else:
+        model = _build_arch(metadata, wanted_shape, wanted_classes, overrides)
+        load_weights(model, weights_path, num_classes=wanted_classes, source_classes=saved_classes, head=head,
+                     build=lambda classes: _build_arch(metadata, wanted_shape, classes, overrides),
+                     label=f"preset {directory}")
+    same_head = wanted_classes == saved_classes
+    record_origin(
+        model,
+        arch=arch["name"] if arch else None,
+        kwargs={**(arch or {}).get("kwargs", {}), **overrides},
+        num_classes=wanted_classes,
+        family=metadata.get("family"),
+        task=metadata.get("task"),
+        head=head,
+        weights={k: metadata.get(k) for k in ("labels", "dataset")} if same_head else None,
+        preprocessing=metadata.get("preprocessing") or {},
+    )
+    return model
+
+
+def _saved_shape(metadata: dict):
+    return tuple(metadata["input_shape"]) if metadata.get("input_shape") is not None else None
+
+
+def _arch_spec(metadata: dict):
+    """The registry spec the preset was made from, or None; importing its builder
+    also registers the custom layers the config may need."""
+    arch = metadata.get("arch")
+    if arch is None:
+        return None
+    spec = default_registry().resolve(arch["name"])[0]
+    spec.resolve_builder()
+    return spec
+
+
+def _build_arch(metadata: dict, input_shape, num_classes, overrides: dict):
+    """A fresh model of the preset's registry architecture with other shapes or arguments."""
+    spec = _arch_spec(metadata)
+    if spec is None:
+        raise PresetError(
+            f"preset {metadata['name']!r} ({metadata['path']}) was saved from a model built outside the "
+            f"registry, so it can only be created as saved (input_shape={_saved_shape(metadata)}, "
+            f"num_classes={metadata.get('num_classes')}, no builder arguments); save it from a model made "
+            "by zoo.create_model to rebuild it otherwise"
+        )
+    kwargs = {**spec.default_kwargs, **metadata["arch"]["kwargs"], **overrides}
+    return spec.resolve_builder()(input_shape=tuple(input_shape), num_classes=num_classes, **kwargs)
+
+
+def _from_config(metadata: dict):
+    import keras
+
+    import zoo.models._serializables  # noqa: F401  (zoo layers named in the config)
+
+    _arch_spec(metadata)
+    config_path = Path(metadata["path"]) / metadata["files"]["config"]["file"]
+    try:
+        config = json.loads(config_path.read_text())
+        return keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except (TypeError, ValueError) as exc:
+        raise PresetError(
+            f"{config_path} could not be rebuilt ({exc}). If it uses custom layers, import the module "
+            "that registers them (keras.saving.register_keras_serializable) first."
+        ) from exc
+
+
+def build_architecture(*, input_shape, num_classes, arch, **kwargs):
+    """Builder for model packages whose weights fit a registered architecture:
+    ``create_model(arch, ...)`` untrained, the spec's ``default_kwargs`` naming
+    ``arch`` and its fixed arguments; ``create_model`` then loads the package's
+    weights (checking their sha256). zoo's layers are registered with Keras on
+    the way, so a preset saved from such a model loads in a fresh process."""
+    import zoo.models._serializables  # noqa: F401  (registers the layers for deserialisation)
+
+    return create_model(arch, input_shape=input_shape, num_classes=num_classes, **kwargs)
+
+
+def build_from_preset(*, input_shape, num_classes, preset, **overrides):
+    """Builder for models packaged by ``zoo package``: the preset's architecture, untrained.
+
+    ``create_model`` then loads the packaged weights into it (checking their sha256).
+    """
+    metadata = read_metadata(preset)
+    same = tuple(input_shape) == _saved_shape(metadata) and num_classes == metadata.get("num_classes")
+    if same and not overrides:
+        return _from_config(metadata)
+    return _build_arch(metadata, input_shape, num_classes, overrides)

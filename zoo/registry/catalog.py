@@ -1,4 +1,4 @@
-"""The model registry: model specs, entry-point discovery, listing and lookup.
+"""The model catalog: entry-point discovery, listing and lookup of model specs.
 
 Every model family, the zoo's own included, arrives through the entry-point group
 ``zoo.models``. An entry point resolves to an iterable of :class:`ModelSpec` or to
@@ -6,10 +6,8 @@ a zero-argument callable returning one. Discovery runs once, on the first query,
 and loads plugins in a fixed order (built-ins first, then by distribution name) so
 that name conflicts resolve the same way on every machine.
 
-This module is pure Python and must never import keras or TensorFlow: listing
-models and showing their info are meant to answer instantly. A spec's ``builder``
-may be a ``"module:function"`` string so that even the plugin's model code is only
-imported when a model is created.
+Pure Python, never imports keras or TensorFlow: listing models and showing their
+info are meant to answer instantly.
 """
 
 from __future__ import annotations
@@ -23,215 +21,11 @@ import re
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any
 
 from zoo.errors import DuplicateModelError, PluginLoadError, UnknownModelError
-
-ENTRY_POINT_GROUP = "zoo.models"
-BUILTIN_DISTRIBUTION = "keras-zoo"
-CAPABILITIES = frozenset({"features_only", "variable_input_size", "exportable"})
-
-# Architecture names cannot hold a dot: "arch.tag" names a pretrained variant.
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_BUILDER_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-
-
-class ZooPluginWarning(UserWarning):
-    """A plugin failed to load or defined a model name that another source already has."""
-
-
-def _frozen_mapping(value: Mapping | None) -> Mapping:
-    return MappingProxyType(dict(value or {}))
-
-
-# --------------------------------------------------------------------------- specs
-
-
-@dataclass(frozen=True)
-class WeightsSpec:
-    """One set of pretrained weights for a model.
-
-    Args:
-        tag: short name of the variant; the model is then ``"arch.tag"``.
-        file: a package resource ``"package.module:relative/path"`` (weights shipped as
-            package data) or a local file path. Tried before ``url``.
-        url: an ``http(s)://`` or ``file://`` URL, downloaded into the cache.
-        sha256: hex digest of the file; every file is checked against it.
-        dataset: what the weights were trained on.
-        metrics: evaluation results, e.g. ``{"top1": 0.91}``.
-        num_classes: size of the trained head (defaults to ``len(labels)``).
-        labels: class names, index order.
-        preprocessing: how inputs are prepared, e.g. ``{"rescale": 1/255, "mean": [...],
-            "std": [...]}``; ``zoo predict`` applies it.
-    """
-
-    tag: str
-    file: str | None = None
-    url: str | None = None
-    sha256: str | None = None
-    dataset: str = ""
-    metrics: Mapping[str, Any] = field(default_factory=dict)
-    num_classes: int | None = None
-    labels: tuple[str, ...] = ()
-    preprocessing: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self):
-        if not isinstance(self.tag, str) or not _NAME_RE.match(self.tag):
-            raise ValueError(
-                f"weights tag {self.tag!r} is not valid: use letters, digits, '_' and '-' (no dots)"
-            )
-        if not self.file and not self.url:
-            raise ValueError(f"weights {self.tag!r} need a file (package resource or path) or a url")
-        digest = (self.sha256 or "").strip().lower()
-        if not _SHA256_RE.match(digest):
-            raise ValueError(
-                f"weights {self.tag!r} need a sha256 of 64 hex digits, got {self.sha256!r}; "
-                "compute it with `sha256sum FILE`"
-            )
-        object.__setattr__(self, "sha256", digest)
-        labels = tuple(str(label) for label in self.labels)
-        object.__setattr__(self, "labels", labels)
-        if labels and self.num_classes is None:
-            object.__setattr__(self, "num_classes", len(labels))
-        if labels and self.num_classes != len(labels):
-            raise ValueError(
-                f"weights {self.tag!r} have {len(labels)} labels but num_classes={self.num_classes}"
-            )
-        object.__setattr__(self, "metrics", _frozen_mapping(self.metrics))
-        object.__setattr__(self, "preprocessing", _frozen_mapping(self.preprocessing))
-
-    def to_dict(self) -> dict:
-        return {
-            "tag": self.tag,
-            "file": self.file,
-            "url": self.url,
-            "sha256": self.sha256,
-            "dataset": self.dataset,
-            "metrics": dict(self.metrics),
-            "num_classes": self.num_classes,
-            "labels": list(self.labels),
-            "preprocessing": dict(self.preprocessing),
-        }
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything the registry knows about one architecture.
-
-    Args:
-        name: unique architecture name (no dots).
-        family: "cnn", "rnn", "autoencoder", ...
-        task: "image-classification", "sequence-classification", "forecasting",
-            "reconstruction", ...
-        builder: ``builder(*, input_shape, num_classes, **kwargs) -> keras.Model``, or the
-            string ``"module.path:function"`` naming it (imported only at create time).
-        default_input_shape: input shape without the batch axis.
-        default_num_classes: classes of the default head (None for tasks without one).
-        capabilities: subset of ``{"features_only", "variable_input_size", "exportable"}``.
-        description, paper, license: shown by ``zoo info``.
-        weights: pretrained :class:`WeightsSpec` entries; the first is the default.
-        default_kwargs: extra builder arguments; ``create_model(**overrides)`` wins.
-        head: name of the classifier layer, replaced when ``num_classes`` changes.
-    """
-
-    name: str
-    family: str
-    task: str
-    builder: Callable[..., Any] | str
-    default_input_shape: tuple
-    default_num_classes: int | None = None
-    capabilities: frozenset[str] = frozenset()
-    description: str = ""
-    paper: str = ""
-    license: str = ""
-    weights: tuple[WeightsSpec, ...] = ()
-    default_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    head: str = "head"
-
-    def __post_init__(self):
-        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
-            raise ValueError(
-                f"model name {self.name!r} is not valid: use letters, digits, '_' and '-' "
-                "(a dot separates the architecture from a pretrained tag)"
-            )
-        if isinstance(self.builder, str):
-            if not _BUILDER_RE.match(self.builder):
-                raise ValueError(
-                    f"{self.name}: builder {self.builder!r} must be a callable or 'module.path:function'"
-                )
-        elif not callable(self.builder):
-            raise TypeError(f"{self.name}: builder must be a callable or 'module.path:function'")
-        capabilities = frozenset(self.capabilities)
-        unknown = capabilities - CAPABILITIES
-        if unknown:
-            raise ValueError(
-                f"{self.name}: unknown capabilities {sorted(unknown)}; known: {sorted(CAPABILITIES)}"
-            )
-        object.__setattr__(self, "capabilities", capabilities)
-        object.__setattr__(self, "default_input_shape", tuple(self.default_input_shape))
-        weights = tuple(self.weights)
-        for w in weights:
-            if not isinstance(w, WeightsSpec):
-                raise TypeError(f"{self.name}: weights must be WeightsSpec objects, got {type(w).__name__}")
-        tags = [w.tag for w in weights]
-        if len(set(tags)) != len(tags):
-            raise ValueError(f"{self.name}: weights tags must be unique, got {tags}")
-        object.__setattr__(self, "weights", weights)
-        object.__setattr__(self, "default_kwargs", _frozen_mapping(self.default_kwargs))
-
-    @property
-    def builder_path(self) -> str:
-        """The builder as ``"module:qualname"`` (what ``zoo info`` shows)."""
-        if isinstance(self.builder, str):
-            return self.builder
-        return f"{getattr(self.builder, '__module__', '?')}:{getattr(self.builder, '__qualname__', repr(self.builder))}"
-
-    def resolve_builder(self) -> Callable[..., Any]:
-        """The builder callable, importing its module if the spec names it by string."""
-        if callable(self.builder):
-            return self.builder
-        module_name, _, attr = self.builder.partition(":")
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-        return obj
-
-    @property
-    def tags(self) -> tuple[str, ...]:
-        return tuple(w.tag for w in self.weights)
-
-    def get_weights(self, tag: str | None = None) -> WeightsSpec:
-        """The weights entry ``tag`` (the first one when None)."""
-        if not self.weights:
-            raise UnknownModelError(f"model {self.name!r} has no pretrained weights")
-        if tag is None:
-            return self.weights[0]
-        for w in self.weights:
-            if w.tag == tag:
-                return w
-        raise UnknownModelError(
-            f"model {self.name!r} has no pretrained weights tagged {tag!r}; available: {', '.join(self.tags)}"
-        )
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "family": self.family,
-            "task": self.task,
-            "builder": self.builder_path,
-            "default_input_shape": list(self.default_input_shape),
-            "default_num_classes": self.default_num_classes,
-            "capabilities": sorted(self.capabilities),
-            "description": self.description,
-            "paper": self.paper,
-            "license": self.license,
-            "head": self.head,
-            "default_kwargs": dict(self.default_kwargs),
-            "weights": [w.to_dict() for w in self.weights],
-        }
+from zoo.registry.specs import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, ModelSpec, ZooPluginWarning
 
 
 # --------------------------------------------------------------------------- plugins
@@ -569,11 +363,8 @@ def list_models(pattern="*", exclude=None, family=None, task=None, pretrained: b
 
 
 def model_info(name: str) -> dict:
-    """A JSON-ready description of ``"arch"`` or ``"arch.tag"``, or of a preset directory."""
-    from zoo import presets  # pure Python at import time
-
-    if presets.is_preset(name):
-        return presets.read_metadata(name)
+    """A JSON-ready description of a registered ``"arch"`` or ``"arch.tag"``
+    (``zoo.model_info`` also describes preset directories)."""
     return _REGISTRY.info(name)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from zoo.cli import console, parse_pretrained, parse_shape, print_json, quiet_tensorflow
+from zoo.cli.common import console, parse_pretrained, parse_shape, print_json, quiet_tensorflow
 
 PRETRAINED_HELP = "load pretrained weights: no value for the default, or a tag, a file or a URL"
 
@@ -25,7 +25,7 @@ def _shape_text(shape) -> str:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def list_command(pattern, exclude, family, task, pretrained, as_json):
     """List registered models matching PATTERN (fnmatch, default '*')."""
-    from zoo._registry import default_registry, list_models
+    from zoo.registry import default_registry, list_models
 
     names = list_models(pattern, exclude=list(exclude), family=family or None, task=task or None,
                         pretrained=pretrained)
@@ -67,7 +67,7 @@ def list_command(pattern, exclude, family, task, pretrained, as_json):
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def info_command(name, as_json):
     """Show what the registry knows about NAME ('arch', 'arch.tag' or a preset directory)."""
-    from zoo._registry import model_info
+    from zoo.create import model_info
 
     info = model_info(name)
     if as_json:
@@ -148,7 +148,7 @@ def _print_preset_info(out, info: dict) -> None:
 def summary_command(name, num_classes, input_shape, pretrained):
     """Build NAME (a model or preset directory) and print its layers and parameter count."""
     quiet_tensorflow()
-    from zoo._create import create_model
+    from zoo.create import create_model
 
     model = create_model(name, parse_pretrained(pretrained), num_classes=num_classes,
                          input_shape=parse_shape(input_shape))

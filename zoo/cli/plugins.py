@@ -8,12 +8,12 @@ import warnings
 
 import click
 
-from zoo.cli import console, print_json, quiet_tensorflow
+from zoo.cli.common import console, print_json, quiet_tensorflow
 
 
 def _plugins_quietly():
     """Discover plugins without the load warnings: these commands report failures themselves."""
-    from zoo._registry import ZooPluginWarning, list_plugins
+    from zoo.registry import ZooPluginWarning, list_plugins
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ZooPluginWarning)
@@ -49,7 +49,7 @@ def doctor_command():
     """
     quiet_tensorflow()
     from zoo import __version__
-    from zoo import weights as weights_lib
+    from zoo.hub import weights as weights_lib
 
     out = console()
     problems = []
