@@ -302,6 +302,7 @@ def test_create_model_from_a_weights_file_or_url(pretrained_mlp):
     assert _same(zoo.create_model("mlp", pretrained=url, num_classes=3), source)
 
 
+@pytest.mark.filterwarnings("ignore:Skipping nested container:UserWarning")  # Keras, on the mismatched file this test loads on purpose
 def test_create_model_errors_name_the_fix(pretrained_mlp, tmp_path):
     _, path = pretrained_mlp
     with pytest.raises(UnknownModelError, match="neither a weights tag"):

@@ -53,12 +53,16 @@ class LazyGroup(click.Group):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
         # One line per warning (a broken plugin, a duplicate name), not Python's two-line form.
+        # Restored afterwards: the command may run inside a caller's process (tests, notebooks).
+        previous = warnings.formatwarning
         warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
         try:
             return super().invoke(ctx)
         except ZooError as exc:
             # Our errors already say what went wrong and how to fix it: no traceback.
             raise click.ClickException(str(exc)) from exc
+        finally:
+            warnings.formatwarning = previous
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS)

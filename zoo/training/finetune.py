@@ -79,7 +79,10 @@ def reset_head(model, num_classes, *, head=HEAD):
         x, previous = layer(x), layer.output
     if len(model.outputs) != 1 or model.outputs[0] is not previous:
         raise ValueError(f"reset_head needs {head!r} (and the layers after it) to end the model")
-    return keras.Model(model.inputs, x, name=model.name)
+    # a single input stays a single tensor, not a one-element list, so the new
+    # model is called as the old one was
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, x, name=model.name)
 
 
 def freeze(model, up_to=None, *, head=HEAD):
@@ -313,8 +316,9 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
             if backup is not None:
                 phase_callbacks.insert(0, distribute.backup_callback(backup.phase_dir(phase)))
             fit_kwargs = dict(prepared.fit_kwargs)
-            if y is not None:
-                fit_kwargs["shuffle"] = shuffle
+            # a dataset arrives shuffled (or ordered on purpose): Keras' default
+            # shuffle=True would only warn that it ignores it
+            fit_kwargs["shuffle"] = shuffle if y is not None else False
             run = model.fit(x, y, validation_data=prepared.validation, initial_epoch=done,
                             epochs=done + n, callbacks=phase_callbacks, verbose=verbose,
                             **fit_kwargs)
