@@ -3,6 +3,7 @@
 #include "rnn.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,12 @@ void gemm_call(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, boo
 // Floats of per-row scratch the per-chunk loops use (rnn_impl.h lays it out).
 int64_t scratch_per_row(const RnnConfig& c) { return 5 * c.units + rnn_gates(c) * c.units; }
 
+// An uninitialised float buffer: every element is written before it is read,
+// and zero-filling B*T*GH floats would cost a pass over memory per call.
+std::unique_ptr<float[]> buffer(int64_t n) {
+  return std::unique_ptr<float[]>(new float[static_cast<size_t>(std::max<int64_t>(n, 1))]);
+}
+
 void need(bool ok, const char* what) { ZOO_CHECK(ok, std::string(what) + " pointer is null"); }
 
 }  // namespace
@@ -135,7 +142,7 @@ void rnn_forward(const RnnForward& f, const Parallel& par) {
   if (I > 0) need(f.kernel != nullptr, "kernel");
   need(f.recurrent != nullptr, "recurrent kernel");
 
-  std::vector<float> p_scratch;
+  std::unique_ptr<float[]> p_scratch;
   RnnPlan pl;
   pl.gh = GH;
   if (f.reserve) {
@@ -143,13 +150,13 @@ void rnn_forward(const RnnForward& f, const Parallel& par) {
     pl.hprev = f.reserve + B * T * GH;
     pl.extra = pl.hprev + B * T * H;
   } else {
-    p_scratch.resize(static_cast<size_t>(B * T * GH));
-    pl.p = p_scratch.data();
+    p_scratch = buffer(B * T * GH);
+    pl.p = p_scratch.get();
   }
   const bool after = c.cell == RnnCell::gru && c.reset_after;
   if (after && f.bias) pl.rec_bias = f.bias + GH;
-  std::vector<float> scratch(static_cast<size_t>(B * scratch_per_row(c)));
-  pl.scratch = scratch.data();
+  std::unique_ptr<float[]> scratch = buffer(B * scratch_per_row(c));
+  pl.scratch = scratch.get();
   pl.scratch_per_row = scratch_per_row(c);
 
   // P = X @ W + b for every (batch, time) row at once.
@@ -181,11 +188,11 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
   for (int64_t p = 0; p < H; ++p)
     for (int64_t j = 0; j < GH; ++j) ut[j * H + p] = a.recurrent[p * GH + j];
   pl.ut = ut.data();
-  std::vector<float> dg(static_cast<size_t>(BT * GH)), dg2(after ? static_cast<size_t>(BT * GH) : 0);
-  pl.dg = dg.data();
-  pl.dg2 = after ? dg2.data() : nullptr;
-  std::vector<float> scratch(static_cast<size_t>(B * scratch_per_row(c)));
-  pl.scratch = scratch.data();
+  std::unique_ptr<float[]> dg = buffer(BT * GH), dg2 = buffer(after ? BT * GH : 0);
+  pl.dg = dg.get();
+  pl.dg2 = after ? dg2.get() : nullptr;
+  std::unique_ptr<float[]> scratch = buffer(B * scratch_per_row(c));
+  pl.scratch = scratch.get();
   pl.scratch_per_row = scratch_per_row(c);
 
   const RnnKernels& kr = rnn_kernels_for(active_isa());

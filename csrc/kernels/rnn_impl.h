@@ -37,6 +37,18 @@ ZOO_HD void value_and_slope(float z, const ActParams& p, float& y, float& d) {
   }
 }
 
+// f'(z) from y = f(z), for the activations the recurrent kernels support
+// (each one's slope is a function of its value): the forward pass in training
+// keeps activated gates, so backward evaluates no exp.
+template <Act K>
+ZOO_HD float slope_of_value(float y) {
+  if constexpr (K == Act::sigmoid) return y * (1.0f - y);
+  if constexpr (K == Act::tanh) return 1.0f - y * y;
+  if constexpr (K == Act::relu) return y > 0.0f ? 1.0f : 0.0f;
+  if constexpr (K == Act::hard_sigmoid) return (y > 0.0f && y < 1.0f) ? 1.0f / 6.0f : 0.0f;
+  return 1.0f;  // linear
+}
+
 inline void copy_rows(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows,
                       int64_t cols) {
   for (int64_t r = 0; r < rows; ++r)
@@ -96,8 +108,9 @@ inline void output_grad_masked(float* __restrict carry, const float* dys, bool z
 // ----------------------------------------------------------------------------
 // Row passes.
 
-template <Act A, Act R>
-inline void lstm_fwd_row(const float* __restrict z, const float* __restrict cp,
+// Save: training, where z's row is overwritten with the activated gates.
+template <Act A, Act R, bool Save>
+inline void lstm_fwd_row(float* __restrict z, const float* __restrict cp,
                          float* __restrict cn, float* __restrict hn, float* dst, int64_t H,
                          const ActParams& pa, const ActParams& pr) {
 #pragma omp simd
@@ -111,22 +124,29 @@ inline void lstm_fwd_row(const float* __restrict z, const float* __restrict cp,
     cn[j] = c;
     hn[j] = h;
     dst[j] = h;
+    if constexpr (Save) {
+      z[j] = i;
+      z[H + j] = f;
+      z[2 * H + j] = g;
+      z[3 * H + j] = o;
+    }
   }
 }
 
+// z: the activated gates i, f, g, o the forward kept.
 template <Act A, Act R>
 inline void lstm_bwd_row(const float* __restrict z, const float* __restrict cp,
                          float* __restrict dh, float* __restrict dc, float* __restrict carry,
                          const float* __restrict dys, float* __restrict dg, int64_t H,
                          const ActParams& pa, const ActParams& pr) {
+  (void)pr;
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
     const float gh = dh[j] + carry[j] + (dys ? dys[j] : 0.0f);
-    float i, di, f, df, g, dgg, o, dO, tc, dtc;
-    value_and_slope<R>(z[j], pr, i, di);
-    value_and_slope<R>(z[H + j], pr, f, df);
-    value_and_slope<A>(z[2 * H + j], pa, g, dgg);
-    value_and_slope<R>(z[3 * H + j], pr, o, dO);
+    float tc, dtc;
+    const float i = z[j], f = z[H + j], g = z[2 * H + j], o = z[3 * H + j];
+    const float di = slope_of_value<R>(i), df = slope_of_value<R>(f);
+    const float dgg = slope_of_value<A>(g), dO = slope_of_value<R>(o);
     const float c = f * cp[j] + i * g;
     value_and_slope<A>(c, pa, tc, dtc);
     const float dcn = gh * o * dtc + dc[j];
@@ -155,9 +175,10 @@ inline void gru_after_fwd_row(float* __restrict p, const float* __restrict s,
     const float h = z * hp[j] + (1.0f - z) * hh;
     hn[j] = h;
     dst[j] = h;
-    if (inner) {  // training: keep the summed z, r pre-activations and r's partner
-      p[j] = zp;
-      p[H + j] = rp;
+    if (inner) {  // training: keep z, r, hh and the recurrent h-part for backward
+      p[j] = z;
+      p[H + j] = r;
+      p[2 * H + j] = hh;
       inner[j] = s[2 * H + j];
     }
   }
@@ -172,11 +193,8 @@ inline void gru_after_bwd_row(const float* __restrict p, const float* __restrict
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
     const float gh = dh[j] + carry[j] + (dys ? dys[j] : 0.0f);
-    float z, dz, r, dr, hh, dhh;
-    value_and_slope<R>(p[j], pr, z, dz);
-    value_and_slope<R>(p[H + j], pr, r, dr);
-    const float inh = inner[j];
-    value_and_slope<A>(p[2 * H + j] + r * inh, pa, hh, dhh);
+    const float z = p[j], r = p[H + j], hh = p[2 * H + j], inh = inner[j];
+    const float dz = slope_of_value<R>(z), dr = slope_of_value<R>(r), dhh = slope_of_value<A>(hh);
     const float dzp = gh * (hp[j] - hh) * dz;
     const float dhp = gh * (1.0f - z) * dhh;
     const float drp = dhp * inh * dr;
@@ -191,15 +209,20 @@ inline void gru_after_bwd_row(const float* __restrict p, const float* __restrict
   }
 }
 
+// Both passes overwrite the pre-activations with the gates (kept in training).
 template <Act R>
-inline void gru_before_reset_row(const float* __restrict p, const float* __restrict hp,
+inline void gru_before_reset_row(float* __restrict p, const float* __restrict hp,
                                  float* __restrict rh, int64_t H, const ActParams& pr) {
 #pragma omp simd
-  for (int64_t j = 0; j < H; ++j) rh[j] = act::forward<R>(p[H + j], pr) * hp[j];
+  for (int64_t j = 0; j < H; ++j) {
+    const float r = act::forward<R>(p[H + j], pr);
+    p[H + j] = r;
+    rh[j] = r * hp[j];
+  }
 }
 
 template <Act A, Act R>
-inline void gru_before_fwd_row(const float* __restrict p, const float* __restrict hp,
+inline void gru_before_fwd_row(float* __restrict p, const float* __restrict hp,
                                float* __restrict hn, float* dst, int64_t H, const ActParams& pa,
                                const ActParams& pr) {
 #pragma omp simd
@@ -209,6 +232,8 @@ inline void gru_before_fwd_row(const float* __restrict p, const float* __restric
     const float h = z * hp[j] + (1.0f - z) * hh;
     hn[j] = h;
     dst[j] = h;
+    p[j] = z;
+    p[2 * H + j] = hh;
   }
 }
 
@@ -220,11 +245,9 @@ inline void gru_before_bwd_row1(const float* __restrict p, const float* __restri
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
     const float gh = dh[j] + carry[j] + (dys ? dys[j] : 0.0f);
-    float z, dz, hh, dhh;
-    value_and_slope<R>(p[j], pr, z, dz);
-    value_and_slope<A>(p[2 * H + j], pa, hh, dhh);
-    dg[j] = gh * (hp[j] - hh) * dz;
-    dg[2 * H + j] = gh * (1.0f - z) * dhh;
+    const float z = p[j], hh = p[2 * H + j];
+    dg[j] = gh * (hp[j] - hh) * slope_of_value<R>(z);
+    dg[2 * H + j] = gh * (1.0f - z) * slope_of_value<A>(hh);
     dh[j] = gh * z;
     carry[j] = 0.0f;
   }
@@ -236,9 +259,8 @@ inline void gru_before_bwd_row2(const float* __restrict p, const float* __restri
                                 float* __restrict dg, int64_t H, const ActParams& pr) {
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
-    float r, dr;
-    value_and_slope<R>(p[H + j], pr, r, dr);
-    dg[H + j] = drh[j] * hp[j] * dr;
+    const float r = p[H + j];
+    dg[H + j] = drh[j] * hp[j] * slope_of_value<R>(r);
     dh[j] += drh[j] * r;
   }
 }
@@ -303,8 +325,10 @@ void forward_rows_t(const RnnForward& f, const RnnPlan& pl, int64_t b0, int64_t 
         masked_output(prev, dst, zero, H);
         continue;
       }
-      if (lstm) {
-        lstm_fwd_row<A, R>(prow, cp + r * H, cn + r * H, hn + r * H, dst, H, c.act, c.rec_act);
+      if (lstm && train) {
+        lstm_fwd_row<A, R, true>(prow, cp + r * H, cn + r * H, hn + r * H, dst, H, c.act, c.rec_act);
+      } else if (lstm) {
+        lstm_fwd_row<A, R, false>(prow, cp + r * H, cn + r * H, hn + r * H, dst, H, c.act, c.rec_act);
       } else if (after) {
         gru_after_fwd_row<A, R>(prow, tmp + r * GH, hp + r * H, hn + r * H, dst,
                                 train ? pl.extra + k.row(r, t) * H : nullptr, H, c.act,
