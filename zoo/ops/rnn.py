@@ -83,17 +83,21 @@ def _scan_rnn(step, sequences, states, mask, go_backwards, zero_output_for_mask,
     units = ops.shape(states[0])[-1]
     prev = ops.zeros((batch, units), dtype=states[0].dtype)
 
+    # The mask rides along as one more feature: a single scanned tensor.
+    feat = xs.shape[-1]
+    packed = ops.concatenate([xs, ops.cast(ms, xs.dtype)[..., None]], axis=-1)
+
     def body(carry, inp):
         prev_out, st = carry[0], carry[1:]
-        x_t, m_t = inp
+        x_t, m = inp[:, :feat], inp[:, feat:] > 0.5
         h, new = step(x_t, list(st))
-        m = m_t[:, None]
         out = ops.where(m, h, ops.zeros_like(h) if zero_output_for_mask else prev_out)
         new = [ops.where(m, n, s) for n, s in zip(new, st)]
-        return (out, *new), out
+        # ys shaped like the carry: Keras' TensorFlow scan allocates them so.
+        return (out, *new), (out, *new)
 
-    carry, outs = ops.scan(body, (prev, *states), (xs, ms))
-    outputs = ops.transpose(outs, (1, 0, 2))
+    carry, ys = ops.scan(body, (prev, *states), packed)
+    outputs = ops.transpose(ys[0], (1, 0, 2))
     last = carry[0]
     if not return_sequences:
         outputs = last[:, None, :]
