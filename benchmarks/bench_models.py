@@ -40,6 +40,7 @@ CASES = {
     "mobilenet_v2": (dict(input_shape=(64, 64, 3), num_classes=10, alpha=0.5), 32),
     "lstm_classifier": (dict(input_shape=(50, 16), num_classes=5, units=(64, 64)), 64),
     "gru_forecaster": (dict(input_shape=(50, 4), num_classes=8), 64),
+    "bilstm_classifier": (dict(input_shape=(50, 16), num_classes=5, units=(64,)), 64),
     "conv_lstm_classifier": (dict(input_shape=(100, 8), num_classes=5), 64),
     "dense_autoencoder": (dict(input_shape=(784,)), 128),
     "conv_autoencoder": (dict(input_shape=(28, 28, 1)), 64),

@@ -1,6 +1,6 @@
 // Packed, cache-blocked float32 GEMM with a fused bias + activation epilogue:
 //
-//     C = act(op(A) @ op(B) + bias)        op(X) = X or X^T
+//     C = act(op(A) @ op(B) [+ C] + bias)  op(X) = X or X^T
 //
 // A is M x K, B is K x N, C is M x N, all row-major with leading dimensions.
 // Transposed operands are handled by the packing routines, so the same core
@@ -40,6 +40,9 @@ struct Gemm {
   bool trans_b = false;
   float* c = nullptr;         // C(i, j) = c[i * ldc + j]; must not overlap A or B
   int64_t ldc = 0;
+  // C = A @ B + C (before the epilogue) instead of C = A @ B: the recurrent
+  // layers add each step's h @ U onto the input projection already in C.
+  bool accumulate = false;
   // Epilogue. bias: n values or nullptr. preact: if set, receives
   // z = A @ B + bias before the activation (preact[i * ldp + j]).
   const float* bias = nullptr;

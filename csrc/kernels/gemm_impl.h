@@ -321,7 +321,7 @@ void block(const Gemm& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
             const int m = static_cast<int>(std::min<int64_t>(MR, mc - ir));
             const int64_t row = ic + ir, col = jc + jr;
             float* ct = g.c + row * g.ldc + col;
-            micro<MR, NV>(kc, abuf + ir * kc, bp, ldbp, ct, g.ldc, m, n, !first);
+            micro<MR, NV>(kc, abuf + ir * kc, bp, ldbp, ct, g.ldc, m, n, !first || g.accumulate);
             if (last && epi)
               epi(ct, g.ldc, m, n, g.bias ? g.bias + col : nullptr,
                   g.preact ? g.preact + row * g.ldp + col : nullptr, g.ldp, g.act);

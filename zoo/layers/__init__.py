@@ -3,5 +3,6 @@ May import ``zoo.ops`` and keras; never models, the registry or anything above."
 
 from zoo.layers.bias_activation import BiasActivation
 from zoo.layers.fused_dense import FusedDense
+from zoo.layers.recurrent import GRU, LSTM
 
-__all__ = ["BiasActivation", "FusedDense"]
+__all__ = ["BiasActivation", "FusedDense", "GRU", "LSTM"]

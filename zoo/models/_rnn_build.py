@@ -2,9 +2,10 @@
 
 Inputs are (time, features); time may be None for variable-length sequences.
 With ``masking=True`` padded steps (every feature equal to ``mask_value``) are
-skipped by the recurrent layers. The recurrent layers are Keras' own (their
-cuDNN/fused paths are already good); the projection and the head are zoo
-layers. They come after the last recurrent layer, on its final state, because
+skipped by the recurrent layers. With ``native=True`` the recurrent layers are
+zoo.layers.LSTM / GRU (the whole sequence in zoo's fused kernel on CPU); with
+``native=False`` Keras' own, with the same weights. The projection and the
+head are zoo layers. They come after the last recurrent layer, on its final state, because
 FusedDense does not propagate Keras masks: a projection before the RNN would
 silently drop the mask.
 """
@@ -13,10 +14,16 @@ from __future__ import annotations
 
 import keras
 
+from zoo import layers as zoo_layers
 from zoo.models._common import Blocks, check_common
 
 _L = keras.layers
 _CELLS = {"lstm": _L.LSTM, "gru": _L.GRU}
+_NATIVE_CELLS = {"lstm": zoo_layers.LSTM, "gru": zoo_layers.GRU}
+
+
+def _cell_class(cell, native):
+    return (_NATIVE_CELLS if native else _CELLS)[cell]
 
 
 def _sequence_input(input_shape):
@@ -29,7 +36,7 @@ def _sequence_input(input_shape):
     return keras.Input(shape, name="sequence")
 
 
-def _recurrent_stack(x, *, cell, units, bidirectional):
+def _recurrent_stack(x, *, cell, units, bidirectional, native):
     if cell not in _CELLS:
         raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
     units = (units,) if isinstance(units, int) else tuple(units)
@@ -37,7 +44,7 @@ def _recurrent_stack(x, *, cell, units, bidirectional):
         raise ValueError(f"units must be a positive integer or a non-empty list of them, got {units!r}")
     for i, u in enumerate(units):
         last = i == len(units) - 1
-        layer = _CELLS[cell](u, return_sequences=not last, name=f"{cell}{i + 1}")
+        layer = _cell_class(cell, native)(u, return_sequences=not last, name=f"{cell}{i + 1}")
         if bidirectional:
             layer = _L.Bidirectional(layer, name=f"bi{cell}{i + 1}")
         x = layer(x)
@@ -57,7 +64,7 @@ def _rnn_model(*, input_shape, outputs, name, cell, units, bidirectional, maskin
                             padding="same")
         if pool > 1:
             x = _L.MaxPooling1D(pool, name="pool1")(x)
-    x = _recurrent_stack(x, cell=cell, units=units, bidirectional=bidirectional)
+    x = _recurrent_stack(x, cell=cell, units=units, bidirectional=bidirectional, native=native)
     if projection:
         x = blocks.dense(projection, activation=activation, name="projection")(x)
     x = blocks.head(x, outputs, classifier_activation, dropout)

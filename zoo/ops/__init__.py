@@ -6,8 +6,9 @@ and keras; never layers, models or anything above."""
 from zoo.ops._activations import KERNEL_ACTIVATIONS, Activation, resolve as resolve_activation
 from zoo.ops.bias_act import bias_act, bias_act_ref
 from zoo.ops.dense import dense, dense_ref
+from zoo.ops.rnn import gru, gru_ref, lstm, lstm_ref
 
 __all__ = [
     "Activation", "KERNEL_ACTIVATIONS", "bias_act", "bias_act_ref", "dense", "dense_ref",
-    "resolve_activation",
+    "gru", "gru_ref", "lstm", "lstm_ref", "resolve_activation",
 ]

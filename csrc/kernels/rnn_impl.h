@@ -1,0 +1,442 @@
+// Per-ISA body of the recurrent kernels (see rnn.h): the per-chunk loops over
+// all time steps, each step one or two serial GEMMs and fused pointwise passes
+// over the chunk's rows. Included by rnn_scalar.cc, rnn_avx2.cc and
+// rnn_avx512.cc, each compiled with its own -m flags and defining ZOO_ISA_NS,
+// so the `omp simd` loops over the units are vectorised per ISA.
+//
+// Each pointwise pass handles one batch row: a masked row takes a separate,
+// cheap branch (copy the states, repeat or zero the output), so unmasked rows
+// carry no per-element selects.
+#pragma once
+
+#include <cstring>
+
+#include "activation.h"
+#include "gemm.h"
+#include "rnn.h"
+
+#ifndef ZOO_ISA_NS
+#error "define ZOO_ISA_NS before including rnn_impl.h"
+#endif
+
+namespace zoo::ZOO_ISA_NS {
+namespace rnn_detail {
+
+// f(z) and f'(z) together; sigmoid and tanh derive the slope from the value.
+template <Act K>
+ZOO_HD void value_and_slope(float z, const ActParams& p, float& y, float& d) {
+  if constexpr (K == Act::sigmoid) {
+    y = vm::sigmoid(z);
+    d = y * (1.0f - y);
+  } else if constexpr (K == Act::tanh) {
+    y = vm::tanh(z);
+    d = 1.0f - y * y;
+  } else {
+    y = act::forward<K>(z, p);
+    d = act::derivative<K>(z, p);
+  }
+}
+
+// f'(z) from y = f(z), for the activations the recurrent kernels support
+// (each one's slope is a function of its value): the forward pass in training
+// keeps activated gates, so backward evaluates no exp.
+template <Act K>
+ZOO_HD float slope_of_value(float y) {
+  if constexpr (K == Act::sigmoid) return y * (1.0f - y);
+  if constexpr (K == Act::tanh) return 1.0f - y * y;
+  if constexpr (K == Act::relu) return y > 0.0f ? 1.0f : 0.0f;
+  if constexpr (K == Act::hard_sigmoid) return (y > 0.0f && y < 1.0f) ? 1.0f / 6.0f : 0.0f;
+  return 1.0f;  // linear
+}
+
+inline void copy_rows(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows,
+                      int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(dst + r * ldd, src + r * lds, static_cast<size_t>(cols) * sizeof(float));
+}
+
+inline void fill_rows(float* dst, const float* src, int64_t rows, int64_t cols) {
+  // src: rows x cols (contiguous) or nullptr for zeros.
+  if (src)
+    std::memcpy(dst, src, static_cast<size_t>(rows * cols) * sizeof(float));
+  else
+    std::memset(dst, 0, static_cast<size_t>(rows * cols) * sizeof(float));
+}
+
+// C (m x n, ldc) [+]= A (m x k, lda) @ B (k x n, ldb) [+ bias], on this thread.
+inline void step_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                      const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
+                      const float* bias = nullptr) {
+  Gemm g;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a;
+  g.lda = lda;
+  g.b = b;
+  g.ldb = ldb;
+  g.c = c;
+  g.ldc = ldc;
+  g.accumulate = accumulate;
+  g.bias = bias;
+  gemm(g, Serial());
+}
+
+// The output at a masked step: the previous output, or zero.
+inline void masked_output(const float* prev, float* dst, bool zero, int64_t h) {
+  if (zero)
+    std::memset(dst, 0, static_cast<size_t>(h) * sizeof(float));
+  else if (dst != prev)
+    std::memcpy(dst, prev, static_cast<size_t>(h) * sizeof(float));
+}
+
+// Gradient reaching this step's output, and what passes on to the previous
+// output: a masked step's output is the previous one (unless zeroed), so its
+// gradient carries back. `carry` holds the carried gradient between steps.
+// Returns nothing; writes g (the gradient on this step's new h) for m = 1.
+inline void output_grad_masked(float* __restrict carry, const float* dys, bool zero, int64_t h) {
+  if (zero) {
+    std::memset(carry, 0, static_cast<size_t>(h) * sizeof(float));
+    return;
+  }
+  if (dys) {
+#pragma omp simd
+    for (int64_t j = 0; j < h; ++j) carry[j] += dys[j];
+  }
+}
+
+// ----------------------------------------------------------------------------
+// Row passes.
+
+// Save: training, where z's row is overwritten with the activated gates.
+template <Act A, Act R, bool Save>
+inline void lstm_fwd_row(float* __restrict z, const float* __restrict cp,
+                         float* __restrict cn, float* __restrict hn, float* dst, int64_t H,
+                         const ActParams& pa, const ActParams& pr) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const float i = act::forward<R>(z[j], pr);
+    const float f = act::forward<R>(z[H + j], pr);
+    const float g = act::forward<A>(z[2 * H + j], pa);
+    const float o = act::forward<R>(z[3 * H + j], pr);
+    const float c = f * cp[j] + i * g;
+    const float h = o * act::forward<A>(c, pa);
+    cn[j] = c;
+    hn[j] = h;
+    dst[j] = h;
+    if constexpr (Save) {
+      z[j] = i;
+      z[H + j] = f;
+      z[2 * H + j] = g;
+      z[3 * H + j] = o;
+    }
+  }
+}
+
+// z: the activated gates i, f, g, o the forward kept.
+template <Act A, Act R>
+inline void lstm_bwd_row(const float* __restrict z, const float* __restrict cp,
+                         float* __restrict dh, float* __restrict dc, float* __restrict carry,
+                         const float* __restrict dys, float* __restrict dg, int64_t H,
+                         const ActParams& pa, const ActParams& pr) {
+  (void)pr;
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const float gh = dh[j] + carry[j] + (dys ? dys[j] : 0.0f);
+    float tc, dtc;
+    const float i = z[j], f = z[H + j], g = z[2 * H + j], o = z[3 * H + j];
+    const float di = slope_of_value<R>(i), df = slope_of_value<R>(f);
+    const float dgg = slope_of_value<A>(g), dO = slope_of_value<R>(o);
+    const float c = f * cp[j] + i * g;
+    value_and_slope<A>(c, pa, tc, dtc);
+    const float dcn = gh * o * dtc + dc[j];
+    dg[j] = dcn * g * di;
+    dg[H + j] = dcn * cp[j] * df;
+    dg[2 * H + j] = dcn * i * dgg;
+    dg[3 * H + j] = gh * tc * dO;
+    dc[j] = dcn * f;
+    dh[j] = 0.0f;  // the recurrent GEMM adds dG @ U^T
+    carry[j] = 0.0f;
+  }
+}
+
+template <Act A, Act R>
+inline void gru_after_fwd_row(float* __restrict p, const float* __restrict s,
+                              const float* __restrict hp, float* __restrict hn, float* dst,
+                              float* __restrict inner, int64_t H, const ActParams& pa,
+                              const ActParams& pr) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const float zp = p[j] + s[j];
+    const float rp = p[H + j] + s[H + j];
+    const float z = act::forward<R>(zp, pr);
+    const float r = act::forward<R>(rp, pr);
+    const float hh = act::forward<A>(p[2 * H + j] + r * s[2 * H + j], pa);
+    const float h = z * hp[j] + (1.0f - z) * hh;
+    hn[j] = h;
+    dst[j] = h;
+    if (inner) {  // training: keep z, r, hh and the recurrent h-part for backward
+      p[j] = z;
+      p[H + j] = r;
+      p[2 * H + j] = hh;
+      inner[j] = s[2 * H + j];
+    }
+  }
+}
+
+template <Act A, Act R>
+inline void gru_after_bwd_row(const float* __restrict p, const float* __restrict inner,
+                              const float* __restrict hp, float* __restrict dh,
+                              float* __restrict carry, const float* __restrict dys,
+                              float* __restrict dg, float* __restrict dg2, int64_t H,
+                              const ActParams& pa, const ActParams& pr) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const float gh = dh[j] + carry[j] + (dys ? dys[j] : 0.0f);
+    const float z = p[j], r = p[H + j], hh = p[2 * H + j], inh = inner[j];
+    const float dz = slope_of_value<R>(z), dr = slope_of_value<R>(r), dhh = slope_of_value<A>(hh);
+    const float dzp = gh * (hp[j] - hh) * dz;
+    const float dhp = gh * (1.0f - z) * dhh;
+    const float drp = dhp * inh * dr;
+    dg[j] = dzp;
+    dg[H + j] = drp;
+    dg[2 * H + j] = dhp;
+    dg2[j] = dzp;
+    dg2[H + j] = drp;
+    dg2[2 * H + j] = dhp * r;
+    dh[j] = gh * z;
+    carry[j] = 0.0f;
+  }
+}
+
+// Both passes overwrite the pre-activations with the gates (kept in training).
+template <Act R>
+inline void gru_before_reset_row(float* __restrict p, const float* __restrict hp,
+                                 float* __restrict rh, int64_t H, const ActParams& pr) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const float r = act::forward<R>(p[H + j], pr);
+    p[H + j] = r;
+    rh[j] = r * hp[j];
+  }
+}
+
+template <Act A, Act R>
+inline void gru_before_fwd_row(float* __restrict p, const float* __restrict hp,
+                               float* __restrict hn, float* dst, int64_t H, const ActParams& pa,
+                               const ActParams& pr) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const float z = act::forward<R>(p[j], pr);
+    const float hh = act::forward<A>(p[2 * H + j], pa);
+    const float h = z * hp[j] + (1.0f - z) * hh;
+    hn[j] = h;
+    dst[j] = h;
+    p[j] = z;
+    p[2 * H + j] = hh;
+  }
+}
+
+template <Act A, Act R>
+inline void gru_before_bwd_row1(const float* __restrict p, const float* __restrict hp,
+                                float* __restrict dh, float* __restrict carry,
+                                const float* __restrict dys, float* __restrict dg, int64_t H,
+                                const ActParams& pa, const ActParams& pr) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const float gh = dh[j] + carry[j] + (dys ? dys[j] : 0.0f);
+    const float z = p[j], hh = p[2 * H + j];
+    dg[j] = gh * (hp[j] - hh) * slope_of_value<R>(z);
+    dg[2 * H + j] = gh * (1.0f - z) * slope_of_value<A>(hh);
+    dh[j] = gh * z;
+    carry[j] = 0.0f;
+  }
+}
+
+template <Act R>
+inline void gru_before_bwd_row2(const float* __restrict p, const float* __restrict hp,
+                                const float* __restrict drh, float* __restrict dh,
+                                float* __restrict dg, int64_t H, const ActParams& pr) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const float r = p[H + j];
+    dg[H + j] = drh[j] * hp[j] * slope_of_value<R>(r);
+    dh[j] += drh[j] * r;
+  }
+}
+
+// ----------------------------------------------------------------------------
+// Per-chunk drivers. Row r of the chunk is batch row b0 + r; (b, t) rows of
+// the (B, T, .) buffers are at (b * T + t) * width.
+
+struct Chunk {
+  int64_t b0, n, T, H, gh;
+  int64_t t_of(int64_t s, bool back) const { return back ? T - 1 - s : s; }
+  int64_t row(int64_t r, int64_t t) const { return (b0 + r) * T + t; }
+};
+
+template <Act A, Act R>
+void forward_rows_t(const RnnForward& f, const RnnPlan& pl, int64_t b0, int64_t b1) {
+  const RnnConfig& c = f.cfg;
+  const Chunk k{b0, b1 - b0, c.time, c.units, pl.gh};
+  const int64_t n = k.n, H = k.H, T = k.T, GH = k.gh;
+  const bool lstm = c.cell == RnnCell::lstm, after = c.reset_after;
+  const bool train = pl.hprev != nullptr, rs = c.return_sequences, zero = c.zero_output_for_mask;
+  float* base = pl.scratch + b0 * pl.scratch_per_row;
+  float* hb[2] = {base, base + n * H};
+  float* cb[2] = {base + 2 * n * H, base + 3 * n * H};
+  float* out = base + 4 * n * H;       // previous output (zeros before the first step)
+  float* tmp = base + 5 * n * H;       // GRU: n x GH (reset_after) or n x H (r * h)
+  fill_rows(hb[0], f.h0 ? f.h0 + b0 * H : nullptr, n, H);
+  if (lstm) fill_rows(cb[0], f.c0 ? f.c0 + b0 * H : nullptr, n, H);
+  std::memset(out, 0, static_cast<size_t>(n * H) * sizeof(float));
+
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = k.t_of(s, c.go_backwards);
+    float* hp = hb[s & 1];
+    float* hn = hb[(s + 1) & 1];
+    float* cp = cb[s & 1];
+    float* cn = cb[(s + 1) & 1];
+    float* pt = pl.p + k.row(0, t) * GH;  // this step's rows, T * GH apart
+    if (train) {
+      copy_rows(pl.hprev + k.row(0, t) * H, T * H, hp, H, n, H);
+      if (lstm) copy_rows(pl.extra + k.row(0, t) * H, T * H, cp, H, n, H);
+    }
+    if (lstm) {
+      step_gemm(n, GH, H, hp, H, f.recurrent, GH, pt, T * GH, true);
+    } else if (after) {
+      step_gemm(n, GH, H, hp, H, f.recurrent, GH, tmp, GH, false, pl.rec_bias);
+    } else {
+      step_gemm(n, 2 * H, H, hp, H, f.recurrent, GH, pt, T * GH, true);
+      float* rh = train ? pl.extra + k.row(0, t) * H : tmp;
+      const int64_t ldrh = train ? T * H : H;
+      for (int64_t r = 0; r < n; ++r)
+        gru_before_reset_row<R>(pt + r * T * GH, hp + r * H, rh + r * ldrh, H, c.rec_act);
+      step_gemm(n, H, H, rh, ldrh, f.recurrent + 2 * H, GH, pt + 2 * H, T * GH, true);
+    }
+    for (int64_t r = 0; r < n; ++r) {
+      float* prow = pt + r * T * GH;
+      float* dst = rs ? f.y + k.row(r, s) * H : out + r * H;
+      const float* prev = rs ? (s == 0 ? out + r * H : f.y + k.row(r, s - 1) * H) : dst;
+      const bool m = !f.mask || f.mask[k.row(r, t)] != 0;
+      if (!m) {
+        std::memcpy(hn + r * H, hp + r * H, static_cast<size_t>(H) * sizeof(float));
+        if (lstm) std::memcpy(cn + r * H, cp + r * H, static_cast<size_t>(H) * sizeof(float));
+        masked_output(prev, dst, zero, H);
+        continue;
+      }
+      if (lstm && train) {
+        lstm_fwd_row<A, R, true>(prow, cp + r * H, cn + r * H, hn + r * H, dst, H, c.act, c.rec_act);
+      } else if (lstm) {
+        lstm_fwd_row<A, R, false>(prow, cp + r * H, cn + r * H, hn + r * H, dst, H, c.act, c.rec_act);
+      } else if (after) {
+        gru_after_fwd_row<A, R>(prow, tmp + r * GH, hp + r * H, hn + r * H, dst,
+                                train ? pl.extra + k.row(r, t) * H : nullptr, H, c.act,
+                                c.rec_act);
+      } else {
+        gru_before_fwd_row<A, R>(prow, hp + r * H, hn + r * H, dst, H, c.act, c.rec_act);
+      }
+    }
+  }
+  if (f.h_out) std::memcpy(f.h_out + b0 * H, hb[T & 1], static_cast<size_t>(n * H) * sizeof(float));
+  if (lstm && f.c_out)
+    std::memcpy(f.c_out + b0 * H, cb[T & 1], static_cast<size_t>(n * H) * sizeof(float));
+  if (!rs) std::memcpy(f.y + b0 * H, out, static_cast<size_t>(n * H) * sizeof(float));
+}
+
+template <Act A, Act R>
+void backward_rows_t(const RnnBackward& a, const RnnPlan& pl, int64_t b0, int64_t b1) {
+  const RnnConfig& c = a.cfg;
+  const Chunk k{b0, b1 - b0, c.time, c.units, pl.gh};
+  const int64_t n = k.n, H = k.H, T = k.T, GH = k.gh;
+  const bool lstm = c.cell == RnnCell::lstm, after = c.reset_after;
+  const bool rs = c.return_sequences, zero = c.zero_output_for_mask;
+  float* base = pl.scratch + b0 * pl.scratch_per_row;
+  float* dh = base;
+  float* dc = base + n * H;
+  float* carry = base + 2 * n * H;  // gradient on the previous output (see output_grad_masked)
+  float* drh = base + 3 * n * H;
+  fill_rows(dh, a.dh_out ? a.dh_out + b0 * H : nullptr, n, H);
+  if (lstm) fill_rows(dc, a.dc_out ? a.dc_out + b0 * H : nullptr, n, H);
+  // Without sequences, dy is the gradient on the last output.
+  fill_rows(carry, !rs && a.dy ? a.dy + b0 * H : nullptr, n, H);
+
+  for (int64_t s = T - 1; s >= 0; --s) {
+    const int64_t t = k.t_of(s, c.go_backwards);
+    const float* pt = pl.p + k.row(0, t) * GH;
+    float* dgt = pl.dg + k.row(0, t) * GH;
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t row = k.row(r, t);
+      const float* dys = rs && a.dy ? a.dy + k.row(r, s) * H : nullptr;
+      float* dgr = dgt + r * T * GH;
+      const bool m = !a.mask || a.mask[row] != 0;
+      if (!m) {
+        output_grad_masked(carry + r * H, dys, zero, H);
+        std::memset(dgr, 0, static_cast<size_t>(GH) * sizeof(float));
+        if (after && !lstm) std::memset(pl.dg2 + row * GH, 0, static_cast<size_t>(GH) * sizeof(float));
+        continue;
+      }
+      const float* prow = pt + r * T * GH;
+      if (lstm) {
+        lstm_bwd_row<A, R>(prow, pl.extra + row * H, dh + r * H, dc + r * H, carry + r * H, dys,
+                           dgr, H, c.act, c.rec_act);
+      } else if (after) {
+        gru_after_bwd_row<A, R>(prow, pl.extra + row * H, pl.hprev + row * H, dh + r * H,
+                                carry + r * H, dys, dgr, pl.dg2 + row * GH, H, c.act, c.rec_act);
+      } else {
+        gru_before_bwd_row1<A, R>(prow, pl.hprev + row * H, dh + r * H, carry + r * H, dys, dgr,
+                                  H, c.act, c.rec_act);
+      }
+    }
+    if (lstm) {
+      step_gemm(n, H, GH, dgt, T * GH, pl.ut, H, dh, H, true);
+    } else if (after) {
+      step_gemm(n, H, GH, pl.dg2 + k.row(0, t) * GH, T * GH, pl.ut, H, dh, H, true);
+    } else {
+      // d(r*h) = dhh_pre @ U_h^T, then the reset gate's share, then dG_zr @ U_zr^T.
+      step_gemm(n, H, H, dgt + 2 * H, T * GH, pl.ut + 2 * H * H, H, drh, H, false);
+      for (int64_t r = 0; r < n; ++r) {
+        const int64_t row = k.row(r, t);
+        if (a.mask && a.mask[row] == 0) continue;
+        gru_before_bwd_row2<R>(pt + r * T * GH, pl.hprev + row * H, drh + r * H, dh + r * H,
+                               dgt + r * T * GH, H, c.rec_act);
+      }
+      step_gemm(n, H, 2 * H, dgt, T * GH, pl.ut, H, dh, H, true);
+    }
+  }
+  if (a.dh0) std::memcpy(a.dh0 + b0 * H, dh, static_cast<size_t>(n * H) * sizeof(float));
+  if (lstm && a.dc0) std::memcpy(a.dc0 + b0 * H, dc, static_cast<size_t>(n * H) * sizeof(float));
+}
+
+// The activations with fused loops (rnn_supports in rnn.cc lists the same).
+template <typename Fn>
+void dispatch_rnn_act(Act kind, Fn&& fn) {
+  switch (kind) {
+    case Act::linear: return fn(std::integral_constant<Act, Act::linear>{});
+    case Act::relu: return fn(std::integral_constant<Act, Act::relu>{});
+    case Act::sigmoid: return fn(std::integral_constant<Act, Act::sigmoid>{});
+    case Act::tanh: return fn(std::integral_constant<Act, Act::tanh>{});
+    case Act::hard_sigmoid: return fn(std::integral_constant<Act, Act::hard_sigmoid>{});
+    default: throw Error(std::string("recurrent kernels have no loop for activation ") +
+                         act_name(kind));
+  }
+}
+
+inline void forward_rows(const RnnForward& f, const RnnPlan& pl, int64_t b0, int64_t b1) {
+  dispatch_rnn_act(f.cfg.act.kind, [&](auto a) {
+    dispatch_rnn_act(f.cfg.rec_act.kind, [&](auto r) {
+      forward_rows_t<decltype(a)::value, decltype(r)::value>(f, pl, b0, b1);
+    });
+  });
+}
+
+inline void backward_rows(const RnnBackward& b, const RnnPlan& pl, int64_t b0, int64_t b1) {
+  dispatch_rnn_act(b.cfg.act.kind, [&](auto a) {
+    dispatch_rnn_act(b.cfg.rec_act.kind, [&](auto r) {
+      backward_rows_t<decltype(a)::value, decltype(r)::value>(b, pl, b0, b1);
+    });
+  });
+}
+
+}  // namespace rnn_detail
+}  // namespace zoo::ZOO_ISA_NS

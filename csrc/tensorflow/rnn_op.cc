@@ -1,0 +1,281 @@
+// TensorFlow ops ZooRnn and ZooRnnGrad over the whole-sequence LSTM/GRU
+// kernels (csrc/kernels/rnn.h), float32, CPU. The gradient is registered in
+// Python (zoo/ops/rnn.py). Not XLA-compilable: layers using it set
+// supports_jit = False.
+//
+// Absent inputs are empty [0] tensors: bias (use_bias=False), c0 (GRU), mask.
+// ZooRnn's `reserve` output (training=True) holds what ZooRnnGrad reads back;
+// with training=False it is empty and no gradient can be taken.
+#include <string>
+
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "tf_parallel.h"
+#include "../kernels/rnn.h"
+
+namespace zoo::tf {
+
+using tensorflow::DEVICE_CPU;
+using tensorflow::OpKernel;
+using tensorflow::OpKernelConstruction;
+using tensorflow::OpKernelContext;
+using tensorflow::Tensor;
+using tensorflow::TensorShape;
+using tensorflow::errors::InvalidArgument;
+namespace si = tensorflow::shape_inference;
+
+#define ZOO_RNN_ATTRS                                  \
+  Attr("cell: {'lstm', 'gru'}")                        \
+      .Attr("reset_after: bool = true")                \
+      .Attr("activation: string = 'tanh'")             \
+      .Attr("recurrent_activation: string = 'sigmoid'") \
+      .Attr("go_backwards: bool = false")              \
+      .Attr("zero_output_for_mask: bool = false")      \
+      .Attr("return_sequences: bool = false")
+
+REGISTER_OP("ZooRnn")
+    .Input("x: float")
+    .Input("kernel: float")
+    .Input("recurrent_kernel: float")
+    .Input("bias: float")
+    .Input("h0: float")
+    .Input("c0: float")
+    .Input("mask: bool")
+    .Output("y: float")
+    .Output("h: float")
+    .Output("c: float")
+    .Output("reserve: float")
+    .ZOO_RNN_ATTRS
+    .Attr("training: bool = true")
+    .SetShapeFn([](si::InferenceContext* c) {
+      bool rs = false;
+      std::string cell;
+      TF_RETURN_IF_ERROR(c->GetAttr("return_sequences", &rs));
+      TF_RETURN_IF_ERROR(c->GetAttr("cell", &cell));
+      si::ShapeHandle x, u;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 3, &x));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 2, &u));
+      si::DimensionHandle b = c->Dim(x, 0), t = c->Dim(x, 1), h = c->Dim(u, 0);
+      c->set_output(0, rs ? c->MakeShape({b, t, h}) : c->MakeShape({b, h}));
+      c->set_output(1, c->MakeShape({b, h}));
+      c->set_output(2, cell == "lstm" ? c->MakeShape({b, h}) : c->Vector(0));
+      c->set_output(3, c->Vector(c->UnknownDim()));
+      return absl::OkStatus();
+    });
+
+REGISTER_OP("ZooRnnGrad")
+    .Input("dy: float")
+    .Input("dh: float")
+    .Input("dc: float")
+    .Input("x: float")
+    .Input("kernel: float")
+    .Input("recurrent_kernel: float")
+    .Input("bias: float")
+    .Input("mask: bool")
+    .Input("reserve: float")
+    .Output("dx: float")
+    .Output("dkernel: float")
+    .Output("drecurrent_kernel: float")
+    .Output("dbias: float")
+    .Output("dh0: float")
+    .Output("dc0: float")
+    .ZOO_RNN_ATTRS
+    .SetShapeFn([](si::InferenceContext* c) {
+      std::string cell;
+      TF_RETURN_IF_ERROR(c->GetAttr("cell", &cell));
+      si::ShapeHandle x, u;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 3, &x));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(5), 2, &u));
+      si::DimensionHandle b = c->Dim(x, 0), h = c->Dim(u, 0);
+      c->set_output(0, c->input(3));
+      c->set_output(1, c->input(4));
+      c->set_output(2, c->input(5));
+      c->set_output(3, c->input(6));
+      c->set_output(4, c->MakeShape({b, h}));
+      c->set_output(5, cell == "lstm" ? c->MakeShape({b, h}) : c->Vector(0));
+      return absl::OkStatus();
+    });
+
+namespace {
+
+std::string shape_str(const Tensor& t) { return t.shape().DebugString(); }
+
+// The attributes and the shape checks both ops share.
+struct RnnAttrs {
+  RnnConfig cfg;
+
+  explicit RnnAttrs(OpKernelConstruction* ctx) {
+    std::string cell, act, rec;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("cell", &cell));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("reset_after", &cfg.reset_after));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("activation", &act));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("recurrent_activation", &rec));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("go_backwards", &cfg.go_backwards));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("zero_output_for_mask", &cfg.zero_output_for_mask));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("return_sequences", &cfg.return_sequences));
+    cfg.cell = cell == "lstm" ? RnnCell::lstm : RnnCell::gru;
+    try {
+      cfg.act.kind = act_from_name(act);
+      cfg.rec_act.kind = act_from_name(rec);
+      ZOO_CHECK(rnn_supports(cfg.act.kind, cfg.rec_act.kind),
+                "recurrent kernels support activations linear, relu, sigmoid, tanh, "
+                "hard_sigmoid; got " + act + " and " + rec);
+    } catch (const Error& e) {
+      ctx->CtxFailure(__FILE__, __LINE__, InvalidArgument(e.what()));
+    }
+  }
+
+  bool lstm() const { return cfg.cell == RnnCell::lstm; }
+
+  // Fills cfg's sizes from x and the kernels, checking every shape.
+  absl::Status dims(const Tensor& x, const Tensor& w, const Tensor& u, const Tensor& b,
+                    const Tensor& mask, RnnConfig* out) const {
+    *out = cfg;
+    if (x.dims() != 3)
+      return InvalidArgument("x must be 3-D (batch, time, features), got shape ", shape_str(x));
+    if (u.dims() != 2)
+      return InvalidArgument("recurrent_kernel must be 2-D (units, gates*units), got shape ",
+                             shape_str(u));
+    const int64_t units = u.dim_size(0), g = lstm() ? 4 : 3;
+    out->batch = x.dim_size(0);
+    out->time = x.dim_size(1);
+    out->input = x.dim_size(2);
+    out->units = units;
+    if (out->time < 1) return InvalidArgument("x has no time steps (shape ", shape_str(x), ")");
+    if (units < 1 || u.dim_size(1) != g * units)
+      return InvalidArgument("recurrent_kernel must be (units, ", g, " * units), got shape ",
+                             shape_str(u));
+    if (w.dims() != 2 || w.dim_size(0) != out->input || w.dim_size(1) != g * units)
+      return InvalidArgument("kernel must be (", out->input, ", ", g * units,
+                             ") for x's last axis of ", out->input, " and ", units,
+                             " units, got shape ", shape_str(w));
+    if (b.NumElements() != 0) {
+      const bool two_rows = !lstm() && cfg.reset_after;
+      TensorShape want = two_rows ? TensorShape({2, g * units}) : TensorShape({g * units});
+      if (b.shape() != want)
+        return InvalidArgument("bias must have shape ", want.DebugString(), ", got ", shape_str(b));
+    }
+    if (mask.NumElements() != 0 &&
+        (mask.dims() != 2 || mask.dim_size(0) != out->batch || mask.dim_size(1) != out->time))
+      return InvalidArgument("mask must be (batch, time) = (", out->batch, ", ", out->time,
+                             "), got shape ", shape_str(mask));
+    return absl::OkStatus();
+  }
+};
+
+absl::Status check_state(const char* what, const Tensor& s, const RnnConfig& c, bool allow_empty) {
+  if (allow_empty && s.NumElements() == 0) return absl::OkStatus();
+  if (s.dims() != 2 || s.dim_size(0) != c.batch || s.dim_size(1) != c.units)
+    return InvalidArgument(what, " must be (batch, units) = (", c.batch, ", ", c.units,
+                           "), got shape ", shape_str(s));
+  return absl::OkStatus();
+}
+
+const float* opt(const Tensor& t) { return t.NumElements() ? t.flat<float>().data() : nullptr; }
+
+const uint8_t* opt_mask(const Tensor& t) {
+  return t.NumElements() ? reinterpret_cast<const uint8_t*>(t.flat<bool>().data()) : nullptr;
+}
+
+class RnnOp : public OpKernel {
+ public:
+  explicit RnnOp(OpKernelConstruction* ctx) : OpKernel(ctx), attrs_(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("training", &training_));
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor &x = ctx->input(0), &w = ctx->input(1), &u = ctx->input(2), &b = ctx->input(3);
+    const Tensor &h0 = ctx->input(4), &c0 = ctx->input(5), &mask = ctx->input(6);
+    RnnConfig cfg;
+    OP_REQUIRES_OK(ctx, attrs_.dims(x, w, u, b, mask, &cfg));
+    OP_REQUIRES_OK(ctx, check_state("initial h", h0, cfg, true));
+    if (attrs_.lstm()) OP_REQUIRES_OK(ctx, check_state("initial c", c0, cfg, true));
+    const TensorShape state({cfg.batch, cfg.units});
+    Tensor *y = nullptr, *h = nullptr, *c = nullptr, *reserve = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(
+                            0, cfg.return_sequences ? TensorShape({cfg.batch, cfg.time, cfg.units}) : state, &y));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, state, &h));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, attrs_.lstm() ? state : TensorShape({0}), &c));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(
+                            3, TensorShape({training_ ? rnn_reserve_floats(cfg) : 0}), &reserve));
+    RnnForward f;
+    f.cfg = cfg;
+    f.x = x.flat<float>().data();
+    f.kernel = w.flat<float>().data();
+    f.recurrent = u.flat<float>().data();
+    f.bias = opt(b);
+    f.h0 = opt(h0);
+    f.c0 = attrs_.lstm() ? opt(c0) : nullptr;
+    f.mask = opt_mask(mask);
+    f.y = y->flat<float>().data();
+    f.h_out = h->flat<float>().data();
+    f.c_out = attrs_.lstm() ? c->flat<float>().data() : nullptr;
+    f.reserve = training_ ? reserve->flat<float>().data() : nullptr;
+    run_checked(ctx, [&] { rnn_forward(f, TfParallel(ctx)); });
+  }
+
+ private:
+  RnnAttrs attrs_;
+  bool training_ = true;
+};
+
+class RnnGradOp : public OpKernel {
+ public:
+  explicit RnnGradOp(OpKernelConstruction* ctx) : OpKernel(ctx), attrs_(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor &dy = ctx->input(0), &dh = ctx->input(1), &dc = ctx->input(2);
+    const Tensor &x = ctx->input(3), &w = ctx->input(4), &u = ctx->input(5), &b = ctx->input(6);
+    const Tensor &mask = ctx->input(7), &reserve = ctx->input(8);
+    RnnConfig cfg;
+    OP_REQUIRES_OK(ctx, attrs_.dims(x, w, u, b, mask, &cfg));
+    const TensorShape state({cfg.batch, cfg.units});
+    const TensorShape yshape =
+        cfg.return_sequences ? TensorShape({cfg.batch, cfg.time, cfg.units}) : state;
+    OP_REQUIRES(ctx, dy.shape() == yshape || dy.NumElements() == 0,
+                InvalidArgument("dy has shape ", shape_str(dy), " but the output has ",
+                                yshape.DebugString()));
+    OP_REQUIRES_OK(ctx, check_state("dh", dh, cfg, true));
+    if (attrs_.lstm()) OP_REQUIRES_OK(ctx, check_state("dc", dc, cfg, true));
+    OP_REQUIRES(ctx, reserve.dims() == 1 && reserve.dim_size(0) == rnn_reserve_floats(cfg),
+                InvalidArgument("reserve has ", reserve.NumElements(), " values but ",
+                                rnn_reserve_floats(cfg),
+                                " are needed: take gradients of a ZooRnn run with training=True"));
+    Tensor *dx = nullptr, *dw = nullptr, *du = nullptr, *db = nullptr, *dh0 = nullptr, *dc0 = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &dx));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, w.shape(), &dw));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, u.shape(), &du));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(3, b.shape(), &db));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(4, state, &dh0));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(5, attrs_.lstm() ? state : TensorShape({0}), &dc0));
+    RnnBackward a;
+    a.cfg = cfg;
+    a.dy = opt(dy);
+    a.dh_out = opt(dh);
+    a.dc_out = attrs_.lstm() ? opt(dc) : nullptr;
+    a.x = x.flat<float>().data();
+    a.kernel = w.flat<float>().data();
+    a.recurrent = u.flat<float>().data();
+    a.bias = opt(b);
+    a.mask = opt_mask(mask);
+    a.reserve = reserve.flat<float>().data();
+    a.dx = dx->flat<float>().data();
+    a.dkernel = dw->flat<float>().data();
+    a.drecurrent = du->flat<float>().data();
+    a.dbias = b.NumElements() ? db->flat<float>().data() : nullptr;
+    a.dh0 = dh0->flat<float>().data();
+    a.dc0 = attrs_.lstm() ? dc0->flat<float>().data() : nullptr;
+    run_checked(ctx, [&] { rnn_backward(a, TfParallel(ctx)); });
+  }
+
+ private:
+  RnnAttrs attrs_;
+};
+
+}  // namespace
+
+REGISTER_KERNEL_BUILDER(Name("ZooRnn").Device(DEVICE_CPU), RnnOp);
+REGISTER_KERNEL_BUILDER(Name("ZooRnnGrad").Device(DEVICE_CPU), RnnGradOp);
+
+}  // namespace zoo::tf
