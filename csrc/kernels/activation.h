@@ -55,16 +55,24 @@ inline Act act_from_name(const std::string& name) {
               "tanh, softplus, mish, hard_sigmoid, hard_silu");
 }
 
+// Keras' default for `alpha` when a caller gives none: elu's alpha is 1.0,
+// relu's negative_slope 0 (leaky_relu's 0.2 and relu6's cap are spellings the
+// Python side resolves). The other activations ignore alpha. Every binding
+// resolves a missing alpha through this, so a raw call means what Keras means.
+constexpr float default_alpha(Act a) { return a == Act::elu ? 1.0f : 0.0f; }
+
+inline bool is_finite(float v) { return v - v == 0.0f; }  // false for NaN and +-Inf
+
 inline void check_act_params(const ActParams& p) {
   ZOO_CHECK(static_cast<int>(p.kind) >= 0 && p.kind < Act::count_, "activation kind out of range");
   if (p.kind == Act::relu) {
     ZOO_CHECK(p.max_value == p.max_value && p.max_value > 0.0f,
               "relu max_value must be positive (use infinity for no cap)");
-    ZOO_CHECK(p.alpha == p.alpha && p.alpha >= 0.0f, "relu negative_slope must be >= 0");
-    ZOO_CHECK(p.threshold == p.threshold && p.threshold >= 0.0f,
-              "relu threshold must be a number >= 0");
+    ZOO_CHECK(is_finite(p.alpha) && p.alpha >= 0.0f, "relu negative_slope must be a finite number >= 0");
+    ZOO_CHECK(is_finite(p.threshold) && p.threshold >= 0.0f,
+              "relu threshold must be a finite number >= 0");
   }
-  if (p.kind == Act::elu) ZOO_CHECK(p.alpha == p.alpha, "elu alpha must not be NaN");
+  if (p.kind == Act::elu) ZOO_CHECK(is_finite(p.alpha), "elu alpha must be a finite number");
 }
 
 namespace act {
@@ -102,6 +110,10 @@ ZOO_HD float gelu_tanh(float z) {
   return z * vm::sigmoid(u2);
 }
 ZOO_HD float gelu_tanh_grad(float z) {
+  // Beyond |z| = 10 the second term is below 1e-35 and the derivative is 0
+  // or 1 to float32 precision; clamping keeps z^3 finite (for |z| > 7e12 it
+  // overflowed and 0 * inf made the gradient NaN: found by the fuzz test).
+  z = z > 10.0f ? 10.0f : (z < -10.0f ? -10.0f : z);
   const float u2 = 2.0f * kSqrt2OverPi * (z + kGeluCubic * z * z * z);
   const float s = vm::sigmoid(u2);
   const float du2 = 2.0f * kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * z * z);
