@@ -180,7 +180,9 @@ double ref_act(Act k, double z, const ActParams& p) {
 double ref_grad(Act k, double z, const ActParams& p) {
   switch (k) {
     case Act::linear: return 1.0;
-    case Act::relu: return z > p.threshold ? (z < p.max_value ? 1.0 : 0.0) : (z < p.threshold ? p.alpha : 0.0);
+    case Act::relu:
+      return z > p.threshold ? ((z < p.max_value || std::isinf(p.max_value)) ? 1.0 : 0.0)
+                             : (z < p.threshold ? p.alpha : 0.0);
     case Act::elu: return z > 0 ? 1.0 : p.alpha * std::exp(z);
     case Act::selu: return kSeluScale * (z > 0 ? 1.0 : kSeluAlpha * std::exp(z));
     case Act::gelu:
@@ -393,10 +395,14 @@ void check_specials(const zoo::Parallel& par) {
           continue;
         }
         if (std::isinf(z)) {
-          // Limits: compare with the float64 function where it has one.
-          const double want = ref_act(k, z, p);
+          // Limits: compare with the float64 function where it has one. Every
+          // derivative has a limit at +-inf (0, 1, a slope): never NaN.
+          const double want = ref_act(k, z, p), dwant = ref_grad(k, z, p);
           if (!std::isnan(want))
             expect(close(y[i], want, {1e-5, 1e-6}), fmt("act(special %lld) = %.9g, want %.9g", y[i], want, i));
+          if (!std::isnan(dwant))
+            expect(close(dx[i], dwant, {1e-5, 1e-6}), fmt("act'(special %lld) = %.9g, want %.9g", dx[i], dwant, i));
+          expect(!std::isnan(dx[i]), fmt("act'(special %lld) = %.9g at an infinity (%.0g)", dx[i], z, i));
           continue;
         }
         expect(close(y[i], ref_act(k, z, p), {2e-5, 2e-6}),
