@@ -19,6 +19,7 @@ from pathlib import Path
 
 from zoo.hub import presets
 from zoo.errors import PresetError
+from zoo.hub.weights import verify
 
 _DIST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
@@ -61,7 +62,7 @@ def package_preset(
     if not _MODEL_RE.match(model_name):
         raise PresetError(f"{model_name!r} is not a valid model name; use letters, digits, '_' and '-'")
     for key in ("config", "weights"):  # refuse to package a file that no longer matches its digest
-        presets.verify(Path(preset_dir) / metadata["files"][key]["file"], metadata["files"][key]["sha256"],
+        verify(Path(preset_dir) / metadata["files"][key]["file"], metadata["files"][key]["sha256"],
                        what=f"preset {key} file")
 
     module = module_name_for(name)
