@@ -138,7 +138,7 @@ def load_weights(model, path, *, build, num_classes, source_classes, head: str, 
     if path.name.lower().endswith(".keras"):
         import zoo.models._serializables  # noqa: F401  (zoo layers in the file)
 
-        source = keras.saving.load_model(path, compile=False, safe_mode=True)
+        source = load_keras_file(path, label)
         transfer_weights(source, model, skip=head if rehead else None)
     elif rehead:
         source = build(source_classes)
@@ -154,6 +154,23 @@ def load_weights(model, path, *, build, num_classes, source_classes, head: str, 
         )
 
 
+def load_keras_file(path, label: str):
+    """A ``.keras`` archive as a model, in Keras' safe mode: a Lambda layer (whose
+    code would be unmarshalled) or a class that is not registered is refused
+    before anything from the file runs, as is a file that is not a whole archive."""
+    import zipfile
+
+    import keras
+
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        raise WeightsError(
+            f"{label}: {path} was refused: {exc}. Only .keras files of registered layers load "
+            "(safe mode: no Lambda layers, no code from the file); a damaged file must be fetched again."
+        ) from exc
+
+
 def _load_weights_file(model, path: Path, label: str) -> None:
     try:
         model.load_weights(path)
@@ -162,6 +179,8 @@ def _load_weights_file(model, path: Path, label: str) -> None:
             f"{label}: {path} does not fit this model ({exc}). It was probably saved from another "
             "architecture or configuration; check num_classes, input_shape and builder arguments."
         ) from exc
+    except OSError as exc:  # h5py: truncated or not an HDF5 file at all
+        raise WeightsError(f"{label}: {path} is not a readable weights file ({exc}); fetch it again") from exc
 
 
 def transfer_weights(source, target, *, skip: str | None = None) -> None:
@@ -224,7 +243,7 @@ def load_preset(ref, *, num_classes: int | None = None, input_shape=None, verify
     head = (arch or {}).get("head", metadata.get("head", "head"))
     if (wanted_shape, wanted_classes) == (saved_shape, saved_classes) and not overrides:
         model = _from_config(metadata)
-        model.load_weights(weights_path)
+        _load_weights_file(model, weights_path, f"preset {directory}")
     else:
         model = _build_arch(metadata, wanted_shape, wanted_classes, overrides)
         load_weights(model, weights_path, num_classes=wanted_classes, source_classes=saved_classes, head=head,

@@ -64,7 +64,7 @@ def export(model, path, format="keras", *, batch_size=1, overwrite=True, verbose
     if isinstance(model, (str, os.PathLike)):
         import zoo.models._serializables  # noqa: F401  (zoo layers in the file)
 
-        model = keras.saving.load_model(model, compile=False)
+        model = keras.saving.load_model(model, compile=False, safe_mode=True)
     if path.exists():
         if not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")

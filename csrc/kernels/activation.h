@@ -55,16 +55,24 @@ inline Act act_from_name(const std::string& name) {
               "tanh, softplus, mish, hard_sigmoid, hard_silu");
 }
 
+// Keras' default for `alpha` when a caller gives none: elu's alpha is 1.0,
+// relu's negative_slope 0 (leaky_relu's 0.2 and relu6's cap are spellings the
+// Python side resolves). The other activations ignore alpha. Every binding
+// resolves a missing alpha through this, so a raw call means what Keras means.
+constexpr float default_alpha(Act a) { return a == Act::elu ? 1.0f : 0.0f; }
+
+inline bool is_finite(float v) { return v - v == 0.0f; }  // false for NaN and +-Inf
+
 inline void check_act_params(const ActParams& p) {
   ZOO_CHECK(static_cast<int>(p.kind) >= 0 && p.kind < Act::count_, "activation kind out of range");
   if (p.kind == Act::relu) {
     ZOO_CHECK(p.max_value == p.max_value && p.max_value > 0.0f,
               "relu max_value must be positive (use infinity for no cap)");
-    ZOO_CHECK(p.alpha == p.alpha && p.alpha >= 0.0f, "relu negative_slope must be >= 0");
-    ZOO_CHECK(p.threshold == p.threshold && p.threshold >= 0.0f,
-              "relu threshold must be a number >= 0");
+    ZOO_CHECK(is_finite(p.alpha) && p.alpha >= 0.0f, "relu negative_slope must be a finite number >= 0");
+    ZOO_CHECK(is_finite(p.threshold) && p.threshold >= 0.0f,
+              "relu threshold must be a finite number >= 0");
   }
-  if (p.kind == Act::elu) ZOO_CHECK(p.alpha == p.alpha, "elu alpha must not be NaN");
+  if (p.kind == Act::elu) ZOO_CHECK(is_finite(p.alpha), "elu alpha must be a finite number");
 }
 
 namespace act {
@@ -84,16 +92,23 @@ ZOO_HD float relu(float z, float slope, float cap, float t) {
   // slope == 0 is tested so that relu(-inf) is 0, not 0 * -inf.
   return z < t ? (slope == 0.0f ? 0.0f : slope * (z - t)) : (z == t && t != 0.0f ? 0.0f : pos);
 }
+// An infinite cap is no cap: relu'(+inf) is 1 there, as on the plain-relu path.
 ZOO_HD float relu_grad(float z, float slope, float cap, float t) {
-  return z > t ? (z < cap ? 1.0f : 0.0f) : (z < t ? slope : 0.0f);
+  return z > t ? ((z < cap || cap == vm::kInf) ? 1.0f : 0.0f) : (z < t ? slope : 0.0f);
 }
 
 ZOO_HD float elu(float z, float alpha) { return z > 0.0f ? z : alpha * vm::expm1(z); }
 ZOO_HD float elu_grad(float z, float alpha) { return z > 0.0f ? 1.0f : alpha * vm::exp(z); }
 
+// Derivatives of the form f(z) + z * (something vanishing) clamp z in the
+// second term: beyond the clamp it is below float32's resolution, and at
+// z = +-inf it would be inf * 0 = NaN where the derivative's limit is 0 or 1.
+ZOO_HD float clamp_abs(float z, float c) { return z > c ? c : (z < -c ? -c : z); }
+
 ZOO_HD float gelu(float z) { return z * vm::phi(z); }
 ZOO_HD float gelu_grad(float z) {
-  return vm::phi(z) + z * kInvSqrt2Pi * vm::exp(-0.5f * z * z);
+  const float zc = clamp_abs(z, 10.0f);
+  return vm::phi(z) + zc * kInvSqrt2Pi * vm::exp(-0.5f * zc * zc);
 }
 
 // 0.5 z (1 + tanh(u)) == z * sigmoid(2u): same function, no cancellation for z << 0.
@@ -102,6 +117,10 @@ ZOO_HD float gelu_tanh(float z) {
   return z * vm::sigmoid(u2);
 }
 ZOO_HD float gelu_tanh_grad(float z) {
+  // Beyond |z| = 10 the second term is below 1e-35 and the derivative is 0
+  // or 1 to float32 precision; clamping keeps z^3 finite (for |z| > 7e12 it
+  // overflowed and 0 * inf made the gradient NaN: found by the fuzz test).
+  z = clamp_abs(z, 10.0f);
   const float u2 = 2.0f * kSqrt2OverPi * (z + kGeluCubic * z * z * z);
   const float s = vm::sigmoid(u2);
   const float du2 = 2.0f * kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * z * z);
@@ -111,13 +130,13 @@ ZOO_HD float gelu_tanh_grad(float z) {
 ZOO_HD float silu(float z) { return z * vm::sigmoid(z); }
 ZOO_HD float silu_grad(float z) {
   const float s = vm::sigmoid(z);
-  return s + z * s * (1.0f - s);
+  return s + clamp_abs(z, 40.0f) * s * (1.0f - s);
 }
 
 ZOO_HD float mish(float z) { return z * vm::tanh(vm::softplus(z)); }
 ZOO_HD float mish_grad(float z) {
   const float t = vm::tanh(vm::softplus(z));
-  return t + z * vm::sigmoid(z) * (1.0f - t * t);
+  return t + clamp_abs(z, 40.0f) * vm::sigmoid(z) * (1.0f - t * t);
 }
 
 // Keras (TF backend): clip(x / 6 + 0.5, 0, 1).
@@ -128,6 +147,11 @@ ZOO_HD float hard_sigmoid(float z) {
 ZOO_HD float hard_sigmoid_grad(float z) {
   const float h = z / 6.0f + 0.5f;
   return (h > 0.0f && h < 1.0f) ? 1.0f / 6.0f : 0.0f;
+}
+// d/dz z * hard_sigmoid(z), piecewise, so that +-inf give 1 and 0, not inf * 0.
+ZOO_HD float hard_silu_grad(float z) {
+  const float h = z / 6.0f + 0.5f;
+  return (h > 0.0f && h < 1.0f) ? z / 3.0f + 0.5f : (h >= 1.0f ? 1.0f : 0.0f);
 }
 
 template <Act K>
@@ -168,7 +192,7 @@ ZOO_HD float derivative(float z, const ActParams& p) {
   if constexpr (K == Act::softplus) return vm::sigmoid(z);
   if constexpr (K == Act::mish) return mish_grad(z);
   if constexpr (K == Act::hard_sigmoid) return hard_sigmoid_grad(z);
-  if constexpr (K == Act::hard_silu) return hard_sigmoid(z) + z * hard_sigmoid_grad(z);
+  if constexpr (K == Act::hard_silu) return hard_silu_grad(z);
   return 1.0f;
 }
 

@@ -60,6 +60,9 @@ void check_bias_act_args(const void* x, int64_t n, int64_t channels, DType dt,
             "dtype must be float32, float16 or bfloat16");
   ZOO_CHECK(n >= 0, "element count must be >= 0");
   ZOO_CHECK(channels >= 1, "channels (last-axis length) must be >= 1");
+  // Far above any buffer, and low enough that no size arithmetic overflows.
+  constexpr int64_t kMaxCount = int64_t{1} << 56;
+  ZOO_CHECK(n < kMaxCount && channels < kMaxCount, "element count or channels above 2^56");
   ZOO_CHECK(n % channels == 0, "element count " + std::to_string(n) +
                                    " is not a multiple of the last-axis length " +
                                    std::to_string(channels));
@@ -77,7 +80,7 @@ struct Plan {
 
   Plan(const void* bias, int64_t channels, DType dt, int64_t n_)
       : n(n_), chunk(chunk_size(n_)), tasks(n_ == 0 ? 0 : (n_ + chunk - 1) / chunk) {
-    if (bias) pattern = bias_pattern(bias, channels, dt);
+    if (bias && n_ > 0) pattern = bias_pattern(bias, channels, dt);  // no elements: bias unread
   }
   const float* pat() const { return pattern.empty() ? nullptr : pattern.data(); }
   int64_t plen() const { return static_cast<int64_t>(pattern.size()); }

@@ -18,6 +18,10 @@ void check_sizes(int64_t m, int64_t k, int64_t n) {
   ZOO_CHECK(m >= 0 && k >= 0 && n >= 0,
             "dense sizes must be >= 0, got M=" + std::to_string(m) + " K=" + std::to_string(k) +
                 " N=" + std::to_string(n));
+  // The GEMM's limit, checked before M * N is formed (it would overflow int64
+  // for sizes no buffer has: UBSan found that in dense_backward).
+  constexpr int64_t kMaxDim = int64_t{1} << 31;
+  ZOO_CHECK(m < kMaxDim && k < kMaxDim && n < kMaxDim, "dense size above 2^31");
 }
 
 void need(bool ok, const char* what) {

@@ -68,7 +68,10 @@ ZOO_HD float exp(float x) {
   p = p * r + 1.0f;
   p = p * r + 1.0f;
   // n is in [-127, 128] here: the biased exponent n + 127 is in [0, 255].
-  const uint32_t nb = static_cast<uint32_t>(static_cast<int32_t>(n) + 127);
+  // A NaN x makes n NaN, and converting NaN to an integer is undefined
+  // behaviour (UBSan, float-cast-overflow): scale by 2^0 instead; p is NaN.
+  const float nn = n == n ? n : 0.0f;
+  const uint32_t nb = static_cast<uint32_t>(static_cast<int32_t>(nn) + 127);
   return p * as_float(nb << 23);
 }
 

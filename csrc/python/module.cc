@@ -46,7 +46,7 @@ ActParams act_params(const std::string& activation, std::optional<float> alpha, 
   ActParams p;
   p.kind = act_from_name(activation);
   // Keras' defaults when not given: elu's alpha is 1, relu's negative_slope 0.
-  p.alpha = alpha ? *alpha : (p.kind == Act::elu ? 1.0f : 0.0f);
+  p.alpha = alpha ? *alpha : default_alpha(p.kind);
   p.max_value = max_value ? *max_value : INFINITY;
   p.threshold = threshold;
   check_act_params(p);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -30,6 +31,8 @@ class ThreadPool final : public Parallel {
 
   int num_threads() const override { return nthreads_; }
 
+  // Tasks may throw: the first exception is rethrown here once every task has
+  // finished (a worker must never see a task whose caller has returned).
   void run(int64_t n, const std::function<void(int64_t)>& task) const override {
     if (n <= 1 || nthreads_ == 1) {
       for (int64_t i = 0; i < n; ++i) task(i);
@@ -40,41 +43,62 @@ class ThreadPool final : public Parallel {
       std::lock_guard<std::mutex> lk(mu_);
       task_ = &task;
       total_ = n;
-      next_.store(0);
+      next_.store(0, std::memory_order_relaxed);
       done_ = 0;
       ++generation_;
     }
     cv_.notify_all();
-    drain();
+    const int64_t mine = drain(task, n);
     std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return done_ == total_; });
+    done_ += mine;
+    // Wait for every task, and for every worker that joined this call to have
+    // left it: one still inside drain() would otherwise claim indices of the
+    // next call with this call's task and size (found by ThreadSanitizer).
+    done_cv_.wait(lk, [&] { return done_ == total_ && active_ == 0; });
     task_ = nullptr;
+    if (error_) {
+      std::exception_ptr e = error_;
+      error_ = nullptr;
+      std::rethrow_exception(e);
+    }
   }
 
  private:
-  void drain() const {
+  // Runs tasks [0, total) until none are left; returns how many this thread ran.
+  int64_t drain(const std::function<void(int64_t)>& task, int64_t total) const {
     int64_t finished = 0;
-    for (int64_t i; (i = next_.fetch_add(1)) < total_;) {
-      (*task_)(i);
-      ++finished;
+    for (int64_t i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < total; ++finished) {
+      try {
+        task(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
     }
-    if (finished) {
-      std::lock_guard<std::mutex> lk(mu_);
-      done_ += finished;
-      if (done_ == total_) done_cv_.notify_all();
-    }
+    return finished;
   }
 
   void worker() const {
     uint64_t seen = 0;
     for (;;) {
+      const std::function<void(int64_t)>* task;
+      int64_t total;
       {
+        // The call's task and size are read under the lock, with the
+        // generation, so they always belong together.
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return stop_ || (generation_ != seen && task_ != nullptr); });
         if (stop_) return;
         seen = generation_;
+        task = task_;
+        total = total_;
+        ++active_;
       }
-      drain();
+      const int64_t finished = drain(*task, total);
+      std::lock_guard<std::mutex> lk(mu_);
+      done_ += finished;
+      --active_;
+      if (done_ == total_ && active_ == 0) done_cv_.notify_all();
     }
   }
 
@@ -84,6 +108,8 @@ class ThreadPool final : public Parallel {
   mutable std::condition_variable cv_, done_cv_;
   mutable const std::function<void(int64_t)>* task_ = nullptr;
   mutable int64_t total_ = 0, done_ = 0;
+  mutable int active_ = 0;  // workers inside drain() for the current call
+  mutable std::exception_ptr error_;
   mutable std::atomic<int64_t> next_{0};
   mutable uint64_t generation_ = 0;
   bool stop_ = false;

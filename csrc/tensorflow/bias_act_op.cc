@@ -2,6 +2,7 @@
 // gradient is registered in Python (zoo/ops/bias_act.py). CPU only: these ops
 // are not XLA-compilable, so layers using them set supports_jit = False.
 #include <cmath>
+#include <cstring>
 
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -21,11 +22,12 @@ using tensorflow::errors::InvalidArgument;
 namespace shape_inference = tensorflow::shape_inference;
 
 // `bias` is always an input; with use_bias=false it is ignored (pass shape [0]).
+// alpha NaN: the activation's Keras default; max_value 0 or inf: no cap (act_attrs.h).
 #define ZOO_ACT_ATTRS                                                              \
   Attr("T: {float, half, bfloat16}")                                              \
       .Attr("activation: string")                                                  \
-      .Attr("alpha: float = 0.0")                                                  \
-      .Attr("max_value: float = 0.0") /* <= 0: no cap */                          \
+      .Attr("alpha: float = nan")                                                  \
+      .Attr("max_value: float = 0.0")                                              \
       .Attr("threshold: float = 0.0")                                              \
       .Attr("use_bias: bool = true")
 
@@ -144,6 +146,9 @@ class BiasActGradOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &dx));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, bias.shape(), &dbias));
     const bool reduce = attrs_.use_bias && bias.NumElements() > 0;
+    // Without a bias the dbias output is still returned: zeros, never
+    // uninitialised memory.
+    if (!reduce && dbias->NumElements() > 0) std::memset(dbias->data(), 0, dbias->TotalBytes());
     BiasActBackward a;
     a.dy = dy.data();
     a.x = x.data();

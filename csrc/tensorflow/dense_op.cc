@@ -6,11 +6,13 @@
 // set and the activation is not linear (else an empty [0] tensor); ZooDenseGrad
 // takes it back, or recomputes it when given an empty tensor.
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "tensorflow/core/util/overflow.h"
 #include "act_attrs.h"
 #include "tf_parallel.h"
 #include "../kernels/dense.h"
@@ -58,8 +60,8 @@ REGISTER_OP("ZooDense")
     .Output("y: float")
     .Output("preact: float")
     .Attr("activation: string")
-    .Attr("alpha: float = 0.0")
-    .Attr("max_value: float = 0.0")  // <= 0: no cap
+    .Attr("alpha: float = nan")      // NaN: the activation's Keras default (act_attrs.h)
+    .Attr("max_value: float = 0.0")  // 0 or inf: no cap
     .Attr("threshold: float = 0.0")
     .Attr("use_bias: bool = true")
     .Attr("save_preact: bool = true")
@@ -86,7 +88,7 @@ REGISTER_OP("ZooDenseGrad")
     .Output("dkernel: float")
     .Output("dbias: float")
     .Attr("activation: string")
-    .Attr("alpha: float = 0.0")
+    .Attr("alpha: float = nan")
     .Attr("max_value: float = 0.0")
     .Attr("threshold: float = 0.0")
     .Attr("use_bias: bool = true")
@@ -126,10 +128,19 @@ struct DenseAttrs {
       if (b.dim_size(0) != *n)
         return InvalidArgument("bias has ", b.dim_size(0), " values but kernel has ", *n, " units");
     }
-    *out = x.shape();
-    out->set_dim(out->dims() - 1, *n);
+    // x.shape[:-1] + [n], built with overflow checks: an empty x may have
+    // leading axes whose product exceeds int64 (shape [2^40, 2^40, 0]), which
+    // set_dim would turn into a CHECK failure, i.e. a crash.
+    *out = TensorShape();
     *m = 1;  // product of the leading axes (x.NumElements() / k fails for k == 0)
-    for (int i = 0; i + 1 < x.dims(); ++i) *m *= x.dim_size(i);
+    for (int i = 0; i + 1 < x.dims(); ++i) {
+      TF_RETURN_IF_ERROR(out->AddDimWithStatus(x.dim_size(i)));
+      *m = tensorflow::MultiplyWithoutOverflow(*m, x.dim_size(i));
+      if (*m < 0)
+        return InvalidArgument("x has shape ", x.shape().DebugString(),
+                               ": its leading axes hold more than 2^63 rows");
+    }
+    TF_RETURN_IF_ERROR(out->AddDimWithStatus(*n));
     return absl::OkStatus();
   }
 };
@@ -193,6 +204,9 @@ class DenseGradOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &dx));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, w.shape(), &dw));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, b.shape(), &db));
+    // Without a bias the dbias output is still returned: zeros, never
+    // uninitialised memory.
+    if (!attrs_.use_bias && db->NumElements() > 0) std::memset(db->data(), 0, db->TotalBytes());
     DenseBackward a;
     a.dy = dy.flat<float>().data();
     a.x = x.flat<float>().data();

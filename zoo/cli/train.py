@@ -22,7 +22,7 @@ def _load(model, input_shape, num_classes):
 
         if input_shape is not None:
             raise click.UsageError("--input-shape applies to registered models, not to a saved file")
-        return keras.saving.load_model(model, compile=False)
+        return keras.saving.load_model(model, compile=False, safe_mode=True)
     import zoo
 
     kwargs = {} if input_shape is None else {"input_shape": input_shape}

@@ -20,6 +20,7 @@ from pathlib import Path
 from zoo.hub import presets
 from zoo.hub.weights import verify
 from zoo.errors import PresetError
+from zoo.hub.weights import verify
 
 _DIST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")

@@ -9,16 +9,21 @@ like reach this code, so it favours being obviously right over speed.
 
 from __future__ import annotations
 
-from zoo.ops._activations import Activation, apply_reference
+import math
+
+from zoo.ops._activations import Activation, apply_reference, resolve
 
 
 def activation_from_op(op) -> Activation:
     """The activation a native op was built with, from its attributes."""
     name = op.get_attr("activation")
     name = name.decode() if isinstance(name, bytes) else name
-    max_value = op.get_attr("max_value")
-    return Activation(name, alpha=op.get_attr("alpha"),
-                      max_value=max_value if max_value > 0 else None,
+    alpha = op.get_attr("alpha")
+    if math.isnan(alpha):  # not given: the activation's Keras default, as the kernel reads it
+        alpha = resolve(name).alpha
+    max_value = op.get_attr("max_value")  # 0 or inf: no cap
+    return Activation(name, alpha=alpha,
+                      max_value=None if max_value == 0 or math.isinf(max_value) else max_value,
                       threshold=op.get_attr("threshold"))
 
 
