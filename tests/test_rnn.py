@@ -274,13 +274,15 @@ if child:
 """
 
 
-def test_results_do_not_depend_on_thread_count():
+def test_results_do_not_depend_on_thread_count(tmp_path):
     # TF fixes its intra-op thread count at start-up: a child runs on one
     # thread, this process on its default (one per core, 2 in CI).
     if tf.config.threading.get_intra_op_parallelism_threads() == 1 or os.cpu_count() < 2:
         pytest.skip("this process runs one intra-op thread too")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", _THREADS_CHILD, "1"], env=env,
+    # cwd outside the checkout: `python -c` puts the current folder on sys.path,
+    # which from the repository root would import the unbuilt source tree.
+    proc = subprocess.run([sys.executable, "-c", _THREADS_CHILD, "1"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     here = {"__name__": "threads"}
