@@ -28,6 +28,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def isolated_registry(monkeypatch):
+    """Swap the process-wide registry for an empty one, so runtime registrations don't leak."""
+    from zoo.registry import Registry, catalog
+
+    registry = Registry(entry_points=lambda: [], strict=False)
+    monkeypatch.setattr(catalog, "_REGISTRY", registry)
+    return registry
+
+
+@pytest.fixture
 def python_exe():
     return sys.executable
 

@@ -22,8 +22,7 @@ import pytest
 import zoo
 from zoo.errors import ChecksumError, PresetError, WeightsError
 from zoo.hub import packaging
-from zoo.registry import ModelSpec, Registry
-from zoo.registry import catalog as _registry
+from zoo.registry import ModelSpec
 
 
 def build_mlp(*, input_shape, num_classes, hidden=6):
@@ -35,12 +34,10 @@ def build_mlp(*, input_shape, num_classes, hidden=6):
 
 
 @pytest.fixture
-def registry(monkeypatch):
-    registry = Registry(entry_points=lambda: [], strict=False)
-    monkeypatch.setattr(_registry, "_REGISTRY", registry)
+def registry(isolated_registry):
     zoo.register_model(ModelSpec(name="mlp", family="mlp", task="tabular-classification", builder=build_mlp,
                                  default_input_shape=(5,), default_num_classes=3))
-    return registry
+    return isolated_registry
 
 
 @pytest.fixture

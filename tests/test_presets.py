@@ -11,8 +11,7 @@ import pytest
 
 import zoo
 from zoo.hub import packaging, presets
-from zoo.registry import catalog as _registry
-from zoo.registry import ModelSpec, Registry
+from zoo.registry import ModelSpec
 from zoo.errors import ChecksumError, PresetError
 
 
@@ -27,12 +26,10 @@ def build_mlp(*, input_shape, num_classes, hidden=6):
 
 
 @pytest.fixture
-def registry(monkeypatch):
-    registry = Registry(entry_points=lambda: [], strict=False)
-    monkeypatch.setattr(_registry, "_REGISTRY", registry)
+def registry(isolated_registry):
     zoo.register_model(ModelSpec(name="mlp", family="mlp", task="tabular-classification", builder=build_mlp,
                                  default_input_shape=(5,), default_num_classes=3))
-    return registry
+    return isolated_registry
 
 
 X = np.linspace(-1, 1, 20, dtype="float32").reshape(4, 5)

@@ -47,14 +47,6 @@ def registry_of(*entry_points, strict=False):
     return Registry(entry_points=lambda: list(entry_points), strict=strict)
 
 
-@pytest.fixture
-def isolated_registry(monkeypatch):
-    """Swap the process-wide registry for an empty one, so runtime registrations don't leak."""
-    registry = registry_of()
-    monkeypatch.setattr(_registry, "_REGISTRY", registry)
-    return registry
-
-
 # --------------------------------------------------------------------------- specs
 
 
