@@ -128,8 +128,10 @@ def mixed_copy(model, precision, *, head="head"):
     def clone(layer):
         config = layer.get_config()
         # A layer's config names its own policy (float32): replace it, or the
-        # clone would be float32 again.
-        config["dtype"] = "float32" if layer.name in keep else policy
+        # clone would be float32 again. Operations in the graph (a mask's
+        # not_equal) have no policy and are copied as they are.
+        if "dtype" in config:
+            config["dtype"] = "float32" if layer.name in keep else policy
         return type(layer).from_config(config)
 
     with dtype_policy(policy):
