@@ -14,6 +14,8 @@ the same for every variant) does not swamp the per-layer cost; 1024^3 and
   graph    keras.layers.Dense(units, activation) in tf.function (what fit runs on CPU)
   xla      the same with jit_compile=True
   matmul   tf.matmul alone (forward) / the two backward matmuls alone (no bias, no activation)
+  layer    zoo.layers.FusedDense with the same weights, dispatch as shipped (forward:
+           training=False), against graph (stock keras.layers.Dense): "layer vs Dense"
 Timing rounds interleave the variants, so drift from other load on the machine
 hits them alike; each number is the median over the rounds. "auto" is the
 variant the dispatch rule (zoo.ops.dense.choose_path) picks at that shape:
@@ -35,6 +37,7 @@ import tensorflow as tf  # noqa: E402
 
 from _timing import interleaved_medians, machine  # noqa: E402
 from zoo import _native  # noqa: E402
+from zoo.layers import FusedDense  # noqa: E402
 from zoo.ops.dense import choose_path, dense, dense_path  # noqa: E402
 
 ZOO_SHAPES = [(b, i, o) for b in (32, 128, 256) for (i, o) in
@@ -51,12 +54,13 @@ def make_variants(m, k, n, act, depth, rng):
         return w, tf.constant(rng.standard_normal(o).astype(np.float32) * 0.1)
 
     params = [weights(k, n), weights(n, k)]
-    layers = []
+    layers, fused = [], []
     for (w, b) in params:
-        layer = keras.layers.Dense(w.shape[1], activation=act)
-        layer.build((None, w.shape[0]))
-        layer.set_weights([w.numpy(), b.numpy()])
-        layers.append(layer)
+        for cls, built in ((keras.layers.Dense, layers), (FusedDense, fused)):
+            layer = cls(w.shape[1], activation=act)
+            layer.build((None, w.shape[0]))
+            layer.set_weights([w.numpy(), b.numpy()])
+            built.append(layer)
     variables = [v for (w, b) in params for v in (w, b)]
 
     def zoo_stack(path, training):
@@ -73,6 +77,13 @@ def make_variants(m, k, n, act, depth, rng):
             x = layers[i % 2](x)
         return x
 
+    def layer_stack(training):
+        def f(x):
+            for i in range(depth):
+                x = fused[i % 2](x, training=training)
+            return x
+        return f
+
     def matmul_stack(x):
         for i in range(depth):
             x = tf.matmul(x, params[i % 2][0])
@@ -87,6 +98,7 @@ def make_variants(m, k, n, act, depth, rng):
         return f
 
     stock_vars = [v.value for layer in layers for v in layer.trainable_variables]
+    fused_vars = [v.value for layer in fused for v in layer.trainable_variables]
     return {
         "forward": {
             "zoo": tf.function(zoo_stack("gemm", False)),
@@ -94,6 +106,7 @@ def make_variants(m, k, n, act, depth, rng):
             "graph": tf.function(stock_stack),
             "xla": tf.function(stock_stack, jit_compile=True),
             "matmul": tf.function(matmul_stack),
+            "layer": tf.function(layer_stack(False)),
         },
         "forward+backward": {
             "zoo": tf.function(with_grad(zoo_stack("gemm", True), variables)),
@@ -101,6 +114,7 @@ def make_variants(m, k, n, act, depth, rng):
             "graph": tf.function(with_grad(stock_stack, stock_vars)),
             "xla": tf.function(with_grad(stock_stack, stock_vars), jit_compile=True),
             "matmul": tf.function(with_grad(matmul_stack, [params[0][0], params[1][0]])),
+            "layer": tf.function(with_grad(layer_stack(True), fused_vars)),
         },
     }
 
@@ -132,8 +146,9 @@ def main():
         + " of interleaved rounds.",
         "",
         "| M x K x N | layers | act | pass | zoo ms | mm+ba ms | graph ms | XLA ms | matmul ms | "
-        "zoo GFLOP/s | zoo vs graph | auto vs graph | zoo vs XLA | zoo vs matmul |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "layer ms | zoo GFLOP/s | zoo vs graph | auto vs graph | layer vs Dense | zoo vs XLA | "
+        "zoo vs matmul |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     print("\n".join(lines), flush=True)
     rng = np.random.default_rng(0)
@@ -155,8 +170,10 @@ def main():
                 lines.append(
                     f"| {m}x{k}x{n} | {depth} | {act} | {pass_name} | {t['zoo']*1e3:.3f} | "
                     f"{t['mm+ba']*1e3:.3f} | {t['graph']*1e3:.3f} | {t['xla']*1e3:.3f} | "
-                    f"{t['matmul']*1e3:.3f} | {flops / t['zoo'] / 1e9:.0f} | "
+                    f"{t['matmul']*1e3:.3f} | {t['layer']*1e3:.3f} | "
+                    f"{flops / t['zoo'] / 1e9:.0f} | "
                     f"{t['graph']/t['zoo']:.2f}x | {t['graph']/auto:.2f}x | "
+                    f"{t['graph']/t['layer']:.2f}x | "
                     f"{t['xla']/t['zoo']:.2f}x | {t['matmul']/t['zoo']:.2f}x |")
                 print(lines[-1], flush=True)
     if args.out:

@@ -24,6 +24,7 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--backup-dir")
     p.add_argument("--kill-after-epoch", type=int, default=0)
+    p.add_argument("--steps-per-execution", default="auto")
     args = p.parse_args()
 
     import tensorflow as tf
@@ -66,12 +67,15 @@ def main():
         fine_tune_learning_rate=0.1, optimizer="sgd", loss="binary_crossentropy",
         metrics=[], batch_size=32 if args.strategy == "none" else 16, shuffle=False,
         verbose=0, strategy=strategy, backup_dir=args.backup_dir,
-        callbacks=[KillAfter()])
+        callbacks=[KillAfter()],
+        steps_per_execution=(args.steps_per_execution if args.steps_per_execution == "auto"
+                             else int(args.steps_per_execution)))
     weights = result.model.get_weights()
     np.savez(args.out, *[np.asarray(w) for w in weights])
     with open(args.out + ".json", "w") as f:
         json.dump({"epochs_in_history": len(result.history["loss"]),
-                   "phases": [list(p) for p in result.phases]}, f)
+                   "phases": [list(p) for p in result.phases],
+                   "settings": result.settings}, f)
     return 0
 
 

@@ -271,6 +271,13 @@ def test_dispatch_rule():
         assert choose_path((256, 1024), (1024, 1024), "float32", activation="relu6") == "matmul"
         assert choose_path((256, 1024), (1024, 1024), "float32", training=False,
                            activation="relu") == "matmul"
+        # Inference with gelu: Dense's own graph, which TensorFlow fuses into one op.
+        for rows in (32, 128, None):
+            for gelu in ("gelu", "gelu_tanh"):
+                assert choose_path((rows, 512), (512, 512), "float32", training=False,
+                                   activation=gelu) == "reference"
+            assert choose_path((rows, 512), (512, 512), "float32", training=False,
+                               activation="silu") == "matmul"
         # Batch unknown while tracing (fit over a dataset): treated as large.
         assert choose_path((None, 512), (512, 512), "float32", activation="gelu") == "matmul"
         assert choose_path((None, 512), (512, 512), "float32", activation="relu") == "reference"

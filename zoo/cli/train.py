@@ -54,15 +54,30 @@ def _load(model, input_shape, num_classes):
 @click.option("--backup-dir", type=click.Path(file_okay=False),
               help="back up every epoch here; run the same command again after a crash to "
                    "resume from the last completed epoch")
+@click.option("--precision", type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+              default="auto", show_default=True,
+              help="compute type of the layers before the head (mixed precision; weights, head "
+                   "and loss stay float32); auto: bfloat16 where measured faster")
+@click.option("--steps-per-execution", default="auto", show_default=True,
+              help="batches per call into TensorFlow (a positive integer); auto: up to 32, "
+                   "1 under a distribution strategy")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def finetune_command(model, data, input_shape, num_classes, head_epochs, epochs, learning_rate,
                      fine_tune_lr, batch_size, validation_split, target, window, output,
-                     strategy, backup_dir, as_json):
+                     strategy, backup_dir, precision, steps_per_execution, as_json):
     """Fine-tune MODEL on DATA: an image folder (one sub-folder per class), a .csv
     time series, or an .npz file with arrays x and y."""
     quiet_tensorflow()
     import zoo
 
+    if steps_per_execution != "auto":
+        try:
+            steps_per_execution = int(steps_per_execution)
+        except ValueError:
+            steps_per_execution = 0
+        if steps_per_execution < 1:
+            raise click.BadParameter("must be a positive integer or 'auto'",
+                                     param_hint="--steps-per-execution")
     if output is not None and not output.endswith(".keras"):
         raise click.BadParameter("the output file must end in .keras", param_hint="--output")
     from zoo.training.distribute import resolve_strategy
@@ -77,12 +92,14 @@ def finetune_command(model, data, input_shape, num_classes, head_epochs, epochs,
                           fine_tune_learning_rate=fine_tune_lr, batch_size=batch_size,
                           validation_split=validation_split, target=target, window=window,
                           verbose=0 if as_json else "auto", strategy=dist,
-                          backup_dir=backup_dir)
+                          backup_dir=backup_dir, precision=precision,
+                          steps_per_execution=steps_per_execution)
     if output is not None:
         result.model.save(output)
     if as_json:
         print_json({"metrics": result.metrics, "history": result.history,
                     "phases": [list(p) for p in result.phases], "data": result.data_info,
+                    "settings": result.settings,
                     "output": output})
     else:
         click.echo(result.summary())

@@ -100,6 +100,21 @@ def gemm_preferred(m, k, n, training=None) -> bool:
     return m <= GEMM_MAX_ROWS and k * n >= GEMM_MIN_WEIGHTS
 
 
+# Inference with gelu: TensorFlow's remapper folds MatMul + BiasAdd + Gelu,
+# written as keras.activations writes it (as dense_ref does), into one oneDNN
+# _FusedMatMul, which tf.matmul + bias_act (two ops, one more pass over the
+# output) does not beat: FusedDense forward at 128x512x512 with gelu measured
+# 0.72-0.86x of keras.layers.Dense on the matmul path (issue 14). There the
+# reference runs, so the layer's inference graph is Dense's own. relu and
+# linear inference stay on the matmul path, measured ahead of the stock graph
+# (RESULTS.md, "Fused dense"); other activations are not fused by TensorFlow.
+_INFERENCE_LEFT_TO_TF = frozenset({"gelu", "gelu_tanh"})
+
+
+def _inference_left_to_tensorflow(act: Activation | None, training) -> bool:
+    return training is False and act is not None and act.name in _INFERENCE_LEFT_TO_TF
+
+
 def _large_batch_path(act: Activation | None, training) -> str:
     # TensorFlow's own MatMul + BiasAdd (+ Relu) graph, which grappler/oneDNN
     # fuse forward and backward, trained faster than tf.matmul + bias_act on
@@ -194,6 +209,8 @@ def choose_path(x_shape, kernel_shape, dtype, training=None, activation=None) ->
     m = 1
     for d in x_shape[:-1]:
         m = None if (m is None or d is None) else m * d
+    if _inference_left_to_tensorflow(act, training):
+        return "reference"
     if gemm_preferred(m, k, n, training):
         return "gemm"
     # An unknown batch size is treated as a large one.

@@ -68,12 +68,24 @@ def prepare(data, model, *, validation_data=None, validation_split=0.0, batch_si
         labels = data.element_spec[1] if isinstance(data.element_spec, tuple) else None
         if labels is None:
             raise ValueError("a tf.data.Dataset for finetune must yield (x, y) pairs")
-        return Prepared(train=data, validation=validation_data,
+        return Prepared(train=_prefetched(data), validation=_prefetched(validation_data),
                         integer_labels=labels.dtype.is_integer)
     raise TypeError(
         f"cannot train on a {type(data).__name__}: give (x, y) arrays, a tf.data.Dataset, an "
         "image folder, a .csv series or an .npz file"
     )
+
+
+_AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow here
+
+
+def _prefetched(dataset):
+    """``dataset`` with a prefetch at its end, so the next batches are read
+    while a step runs (a second prefetch on a dataset that has one costs a
+    buffer, nothing else); anything that is not a dataset passes through."""
+    if not _is_dataset(dataset):
+        return dataset
+    return dataset.prefetch(_AUTOTUNE)
 
 
 def _is_dataset(obj) -> bool:
@@ -125,8 +137,9 @@ def _image_folder(path, model, *, validation_split, batch_size, seed, rescale) -
     if rescale is not None:
         # The models take the pixel scale they are trained on; folders give 0..255.
         scale = float(rescale)
-        train = train.map(lambda a, b: (a * scale, b))
-        val = None if val is None else val.map(lambda a, b: (a * scale, b))
+        train = _prefetched(train.map(lambda a, b: (a * scale, b), num_parallel_calls=_AUTOTUNE))
+        val = None if val is None else _prefetched(
+            val.map(lambda a, b: (a * scale, b), num_parallel_calls=_AUTOTUNE))
     return Prepared(train=train, validation=val, classes=len(names), exact_classes=True,
                     integer_labels=True,
                     info={"class_names": names, "rescale": rescale})

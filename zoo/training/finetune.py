@@ -163,6 +163,8 @@ class FinetuneResult:
             else on the training data.
         phases: ``(name, epochs, learning_rate)`` of each phase that ran.
         data_info: what was derived from the data (class names, normalisation).
+        settings: the speed settings the run chose (``precision``,
+            ``steps_per_execution``).
     """
 
     model: Any = field(repr=False)
@@ -170,6 +172,7 @@ class FinetuneResult:
     metrics: dict
     phases: tuple
     data_info: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
 
     def summary(self) -> str:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in self.metrics.items())
@@ -198,7 +201,8 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
              head_epochs=1, epochs=1, learning_rate=1e-3, fine_tune_learning_rate=None,
              batch_size=32, loss=None, metrics=None, callbacks=None, freeze_up_to=None,
              optimizer="adam", verbose="auto", rescale=1.0 / 255, target=None, window=None,
-             normalize=True, seed=0, shuffle=True, strategy=None, backup_dir=None):
+             normalize=True, seed=0, shuffle=True, strategy=None, backup_dir=None,
+             precision="auto", steps_per_execution="auto"):
     """Fine-tune ``model`` on ``data`` in two phases and report the result.
 
     Phase "head": the layers before the head (or up to ``freeze_up_to``) are
@@ -237,6 +241,16 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
             arguments after an interruption, the fine-tune resumes from the last
             completed epoch (a finished phase is restored, not retrained) and
             trains the same number of epochs in all. Removed when it finishes.
+        precision: ``"float32"``, ``"bfloat16"``, ``"float16"`` (GPU or a
+            CPU with float16 arithmetic) or ``"auto"``: a mixed-precision copy
+            trains, the head and loss in float32, and the trained weights go
+            back into the float32 model (zoo.training.precision). ``"auto"``
+            is bfloat16 only for families measured faster with it, on CPUs
+            with AVX-512-BF16/AMX; float32 otherwise.
+        steps_per_execution: batches per call into TensorFlow, or ``"auto"``:
+            up to 32 (at most an epoch), 1 when a callback works per batch or
+            under a distribution strategy (zoo.training.speed). The progress
+            bar and batch hooks then advance once per execution.
 
     Returns:
         A :class:`FinetuneResult`.
@@ -248,7 +262,8 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     """
     import keras
 
-    from zoo.training import distribute
+    from zoo.training import distribute, speed
+    from zoo.training import precision as precision_lib
     from zoo.training.data import prepare
 
     dist = distribute.resolve_strategy(strategy)
@@ -265,6 +280,7 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     for name, value in (("head_epochs", head_epochs), ("epochs", epochs)):
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    family = precision_lib.model_family(model)  # before a new head drops the origin
     prepared = prepare(data, model, validation_data=validation_data,
                        validation_split=validation_split, batch_size=batch_size, seed=seed,
                        rescale=rescale, target=target, window=window, normalize=normalize)
@@ -287,6 +303,17 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     fine_lr = learning_rate / 10 if fine_tune_learning_rate is None else fine_tune_learning_rate
 
     x, y = (prepared.train if isinstance(prepared.train, tuple) else (prepared.train, None))
+    run_precision = precision_lib.resolve_precision(precision, family)
+    spe = speed.choose_steps_per_execution(
+        steps_per_execution, batches=speed.batches_per_epoch(x, batch_size),
+        callbacks=callbacks, strategy=dist)
+    float32_model = model
+    with dist.scope():
+        model = precision_lib.mixed_copy(model, run_precision)
+
+    def make_optimizer(lr):
+        return keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": lr}})
+
     history: dict[str, list] = {}
     phases = []
     done = 0
@@ -298,9 +325,8 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
         else:
             unfreeze(model)
         with dist.scope():
-            model.compile(optimizer=keras.optimizers.get({"class_name": optimizer,
-                                                          "config": {"learning_rate": lr}}),
-                          loss=loss, metrics=metrics)
+            model.compile(optimizer=make_optimizer(lr), loss=loss, metrics=metrics,
+                          steps_per_execution=spe)
         if backup is not None and backup.is_done(phase):
             run_history = backup.restore(model, phase)
         elif custom_loop:
@@ -335,6 +361,13 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
         raise ValueError("head_epochs and epochs are both 0: nothing to train")
     if backup is not None:
         backup.finish()
+    if model is not float32_model:
+        # The caller gets its float32 model back, trained, compiled for it.
+        float32_model.set_weights(model.get_weights())
+        model = float32_model
+        with dist.scope():
+            model.compile(optimizer=make_optimizer(phases[-1][2]), loss=loss, metrics=metrics,
+                          steps_per_execution=spe)
     evaluation = prepared.validation if prepared.validation is not None else prepared.train
     ex, ey = evaluation if isinstance(evaluation, tuple) else (evaluation, None)
     kwargs = {"batch_size": batch_size} if ey is not None else {}
@@ -346,7 +379,8 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
         final = model.evaluate(ex, ey, verbose=0, return_dict=True, **kwargs)
     return FinetuneResult(model=model, history=history,
                           metrics={k: float(v) for k, v in final.items()},
-                          phases=tuple(phases), data_info=prepared.info)
+                          phases=tuple(phases), data_info=prepared.info,
+                          settings={"precision": run_precision, "steps_per_execution": spe})
 
 
 def _has_layer(model, name) -> bool:
