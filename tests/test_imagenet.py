@@ -35,6 +35,7 @@ NAMES = zoo.list_models("keras_*")
 APPS = {f"keras_{app['name']}": app for app in imagenet.applications()}
 # The test network for downloads and fine-tuning: small, 32 px minimum, md5-published files.
 SMALL = "keras_mobilenet_v3_small"
+SMALL_SPEC = zoo.get_model_spec(SMALL)  # read before any test swaps the registry
 # Graph builds take 3-60 s per architecture on a shared 2-core machine (DenseNet and
 # NASNet the slowest), about 15 minutes for all of them: the default run builds one
 # small network per Keras module family below, the slow run builds every one.
@@ -290,7 +291,7 @@ def caches(tmp_path, monkeypatch):
 def _served_spec(server, *, top_md5=None, notop_sha256=None):
     """SMALL's registered spec with its files on the local server and their digests."""
     files = server.files
-    real = zoo.get_model_spec(SMALL)
+    real = SMALL_SPEC
     weights = real.get_weights()
     served = WeightsSpec(
         "imagenet", url=server.url("small_top.h5"),
