@@ -10,6 +10,7 @@ digests the test spec carries.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import importlib
@@ -406,3 +407,35 @@ def test_preset_round_trip_keeps_architecture_and_preprocessing(server, caches, 
     loaded = zoo.create_model(str(preset))
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     assert len(server.requests) == 1  # the preset carries its weights
+
+
+def test_zoo_predict_prints_imagenet_labels_after_keras_preprocessing(server, caches, registry, tmp_path):
+    """`zoo predict NAME image --pretrained`: the image resized, prepared as Keras' caffe
+    mode does (BGR, mean subtracted), the top classes named from the 1000 labels."""
+    import tensorflow as tf
+    from click.testing import CliRunner
+    from keras.src.applications import imagenet_utils
+
+    from zoo.cli import main
+
+    caffe = {"mode": "caffe", **imagenet.PREPROCESSING["caffe"]}  # as keras_resnet50's weights say
+    spec = _served_spec(server)
+    weights = dataclasses.replace(spec.weights[0], preprocessing=caffe)
+    zoo.register_model(dataclasses.replace(spec, weights=(weights,)))
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (180, 240, 3), dtype=np.uint8)
+    path = tmp_path / "cat.png"
+    path.write_bytes(tf.io.encode_png(image).numpy())
+    result = CliRunner().invoke(main, ["predict", "served_small", str(path), "--pretrained", "--json",
+                                       "--top-k", "3"])
+    assert result.exit_code == 0, result.output
+    ranked = json.loads(result.output[result.output.index("{"):])["predictions"][0]
+
+    model = zoo.create_model("served_small", pretrained=True, progress=False)
+    resized = tf.image.resize(tf.cast(image, "float32"), (224, 224)).numpy()[None]
+    probs = model.predict(imagenet_utils.preprocess_input(resized.copy(), mode="caffe"), verbose=0)[0]
+    top = np.argsort(-probs)[:3]
+    labels = [name for _, name in imagenet.imagenet_classes()]
+    assert [r["index"] for r in ranked] == top.tolist()
+    assert [r["label"] for r in ranked] == [labels[i] for i in top]
+    np.testing.assert_allclose([r["score"] for r in ranked], probs[top], rtol=1e-4)
