@@ -17,9 +17,9 @@ import zoo
 
 keras = pytest.importorskip("keras")
 
-from test_models import TINY, kwargs_for, spec  # noqa: E402  (tests/ is on sys.path)
+from test_models import NAMES, TINY, kwargs_for, spec  # noqa: E402  (tests/ is on sys.path)
 
-EXPORTABLE = [n for n in zoo.list_models() if "exportable" in zoo.get_model_spec(n).capabilities]
+EXPORTABLE = [n for n in NAMES if "exportable" in zoo.get_model_spec(n).capabilities]
 # TFLite conversion is the slow part: one model per family and task covers the
 # op sets (convolutions, recurrent loops, the VAE's sampling layer).
 TFLITE = {n for n in EXPORTABLE if n in ("lenet", "mobilenet_v2", "bilstm_classifier",

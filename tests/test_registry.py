@@ -60,6 +60,43 @@ def test_spec_normalises_fields():
     json.dumps(s.to_dict())
 
 
+MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+
+
+def test_weights_digest_prefers_sha256_and_accepts_md5():
+    from zoo.registry import WeightsFile
+
+    assert WeightsSpec("a", url="http://h/a.h5", sha256=SHA, md5=MD5).digest == ("sha256", SHA)
+    only_md5 = WeightsSpec("a", url="http://h/a.h5", md5=MD5.upper(), backbone=WeightsFile(url="http://h/b.h5", md5=MD5))
+    assert only_md5.digest == ("md5", MD5) and only_md5.backbone.digest == ("md5", MD5)
+    assert only_md5.to_dict()["backbone"]["md5"] == MD5
+    for bad, message in ((dict(md5="abc"), "md5 of 32 hex digits"), (dict(sha256=MD5), "sha256 of 64 hex digits"),
+                         ({}, "need a sha256")):
+        with pytest.raises(ValueError, match=message):
+            WeightsSpec("a", url="http://h/a.h5", **bad)
+    with pytest.raises(ValueError, match="need a sha256"):
+        WeightsFile(url="http://h/b.h5")
+
+
+def test_aliases_resolve_but_never_shadow_a_name():
+    weights = (WeightsSpec("imagenet", url="http://h/a.h5", sha256=SHA),)
+    registry = registry_of(FakeEntryPoint("cnn", [
+        spec("resnet50"), spec("keras_resnet50", weights=weights, aliases=("resnet50.imagenet", "kr50")),
+        spec("other", weights=weights, aliases=("resnet50.imagenet", "keras_resnet50")),
+    ], dist="keras-zoo"))
+    with pytest.warns(ZooPluginWarning, match="alias 'resnet50.imagenet' of model 'other' already names"):
+        assert registry.resolve("resnet50.imagenet") == (registry.resolve("keras_resnet50")[0], "imagenet")
+    assert registry.resolve("kr50") == (registry.resolve("keras_resnet50")[0], None)
+    assert registry.resolve("resnet50")[0].name == "resnet50"
+    assert registry.resolve("keras_resnet50")[0].name == "keras_resnet50"  # a name beats an alias
+    assert registry.info("resnet50.imagenet")["alias"] == "resnet50.imagenet"
+    assert registry.info("keras_resnet50.imagenet")["alias"] is None
+    with pytest.raises(UnknownModelError, match="no pretrained weights tagged 'cifar'"):
+        registry.resolve("resnet50.cifar")
+    with pytest.raises(ValueError, match="alias 'x.cifar' must be"):
+        spec("y", weights=weights, aliases=("x.cifar",))
+
+
 @pytest.mark.parametrize(
     "fields, message",
     [

@@ -118,6 +118,33 @@ def test_sha_mismatch_is_refused_and_nothing_kept(server, zoo_home):
     assert not weights_lib.cached_path(url, DIGEST).exists() and leftovers(zoo_home) == []
 
 
+def test_md5_digests_verify_and_key_the_cache(server, zoo_home):
+    md5 = hashlib.md5(PAYLOAD).hexdigest()
+    url = server.url("good-md5.h5")
+    path = weights_lib.fetch(url, digest=md5, algorithm="md5", progress=False)
+    assert path == weights_lib.cached_path(url, md5, "md5") and path.parent.name == f"md5-{md5}"
+    weights_lib.verify(path, md5, algorithm="md5")
+    with pytest.raises(ChecksumError, match="downloaded with md5 [0-9a-f]{32} but 0{32} was expected"):
+        weights_lib.fetch(server.url("other-md5.h5"), digest="0" * 32, algorithm="md5", progress=False)
+    with pytest.raises(ValueError, match="digest algorithm must be one of sha256, md5"):
+        weights_lib.fetch(url, digest=md5, algorithm="sha1", progress=False)
+    assert leftovers(zoo_home) == []
+
+
+def test_a_verified_file_in_keras_cache_is_used_in_place(server, zoo_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    (tmp_path / "keras" / "models" / "good-k.h5").write_bytes(PAYLOAD)
+    (tmp_path / "keras" / "models" / "good-wrong.h5").write_bytes(b"not it")
+    before = len(server.requests)
+    assert weights_lib.fetch(server.url("good-k.h5"), sha256=DIGEST, progress=False) == \
+        tmp_path / "keras" / "models" / "good-k.h5"
+    assert len(server.requests) == before
+    # a same-named file with other content is ignored and the real one downloaded
+    assert weights_lib.fetch(server.url("good-wrong.h5"), sha256=DIGEST, progress=False).read_bytes() == PAYLOAD
+    assert len(server.requests) == before + 1
+
+
 def test_truncated_body_is_refused(server, zoo_home):
     url = server.url("truncated.weights.h5")
     with pytest.raises(TruncatedDownloadError, match=f"stopped after {len(PAYLOAD) // 3} of {len(PAYLOAD)} bytes"):

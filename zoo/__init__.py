@@ -23,6 +23,7 @@ _LAZY = {
     # model registry (pure Python)
     "ModelSpec": "zoo.registry:ModelSpec",
     "WeightsSpec": "zoo.registry:WeightsSpec",
+    "WeightsFile": "zoo.registry:WeightsFile",
     "register_model": "zoo.registry:register_model",
     "list_models": "zoo.registry:list_models",
     "get_model_spec": "zoo.registry:get_model_spec",

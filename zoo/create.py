@@ -8,6 +8,11 @@ built as asked, a second model is built with the weights' head and loaded, and
 every layer but the head is copied across by position (Keras auto-names layers
 per process, so names differ between two builds of the same architecture; the
 order does not). The head is found by its name, ``spec.head``.
+Weights that come with a head-less file (``WeightsSpec.backbone``, Keras'
+``*_notop.h5``) skip that second build: when the pretrained head is not kept
+(another ``num_classes``, ``include_top=False``, ``features_only=True``) the
+verified head-less file goes to the builder as ``backbone_weights``, which loads
+it before adding the new head.
 """
 
 from __future__ import annotations
@@ -74,11 +79,22 @@ def create_model(
     input_shape = tuple(input_shape) if input_shape is not None else spec.default_input_shape
     kwargs = {**spec.default_kwargs, **overrides}
 
-    def build(classes):
-        return spec.resolve_builder()(input_shape=input_shape, num_classes=classes, **kwargs)
+    def build(classes, **extra):
+        return spec.resolve_builder()(input_shape=input_shape, num_classes=classes, **kwargs, **extra)
 
-    model = build(num_classes)
-    if source is not None:
+    use_backbone = _needs_backbone(source, num_classes, source_classes, kwargs)
+    if use_backbone:
+        path = weights_lib.resolve(source, progress=progress, backbone=True)
+        model = build(num_classes, backbone_weights=path)
+        if num_classes != source_classes and kwargs.get("include_top", True) and not kwargs.get("features_only"):
+            logger.warning(
+                "%s.%s: num_classes=%d differs from the pretrained head's %d; layer %r is newly initialised, "
+                "the rest loaded from the head-less file %s. Train the head before using its outputs.",
+                spec.name, source.tag, num_classes, source_classes, spec.head, path,
+            )
+    else:
+        model = build(num_classes)
+    if source is not None and not use_backbone:
         path = weights_lib.resolve(source, progress=progress)
         label = f"{spec.name}.{source.tag}" if isinstance(source, WeightsSpec) else str(source)
         load_weights(model, path, build=build, num_classes=num_classes, source_classes=source_classes,
@@ -91,11 +107,21 @@ def create_model(
         family=spec.family,
         task=spec.task,
         head=spec.head,
-        weights=trained.to_dict() if trained is not None and num_classes == source_classes else None,
+        weights=(trained.to_dict() if trained is not None and num_classes == source_classes and not use_backbone
+                 else None),
         # inputs are prepared as for the pretrained weights even when the head was replaced
         preprocessing=dict(trained.preprocessing) if trained is not None else {},
     )
     return model
+
+
+def _needs_backbone(source, num_classes, source_classes, kwargs) -> bool:
+    """Whether the head-less file is the one to load: the weights have one and the
+    model does not keep the pretrained head."""
+    if not isinstance(source, WeightsSpec) or source.backbone is None:
+        return False
+    return (num_classes != source_classes or not kwargs.get("include_top", True)
+            or bool(kwargs.get("features_only")))
 
 
 def _weights_source(spec: ModelSpec, tag: str | None, pretrained, weights):

@@ -78,6 +78,8 @@ def info_command(name, as_json):
         _print_preset_info(out, info)
         return
     title = info["name"] + (f".{info['tag']}" if info["tag"] else "")
+    if info.get("alias"):
+        title = f"{info['alias']} (alias of {title})"
     out.print(f"[bold]{title}[/bold]  {info['family']} / {info['task']}")
     if info["description"]:
         out.print(info["description"])
@@ -93,6 +95,8 @@ def info_command(name, as_json):
         ("from", (f"{source.get('distribution')} {source.get('version') or ''} (plugin {source.get('name')})"
                   if source.get("distribution") else "registered at runtime")),
     ]
+    if info.get("aliases"):
+        rows.append(("aliases", ", ".join(info["aliases"])))
     if info["default_kwargs"]:
         rows.append(("builder defaults", ", ".join(f"{k}={v!r}" for k, v in info["default_kwargs"].items())))
     _print_rows(out, rows)
@@ -101,15 +105,37 @@ def info_command(name, as_json):
         from rich.table import Table
 
         table = Table(title="pretrained weights", title_justify="left")
-        for column in ("tag", "dataset", "classes", "metrics", "sha256", "source"):
+        for column in ("tag", "dataset", "classes", "metrics", "digest", "source"):
             table.add_column(column)
         for w in weights:
             metrics = ", ".join(f"{k}={v}" for k, v in w["metrics"].items()) or "-"
             table.add_row(w["tag"], w["dataset"] or "-", str(w["num_classes"] or "-"), metrics,
-                          w["sha256"][:12] + "…", w["file"] or w["url"])
+                          _digest_text(w), w["file"] or w["url"])
+            backbone = w.get("backbone")
+            if backbone:
+                table.add_row("", "head-less", "-", "", _digest_text(backbone), backbone["file"] or backbone["url"])
         out.print(table)
+        for w in weights:
+            if w["preprocessing"]:
+                text = ", ".join(f"{k}={_short(v)}" for k, v in w["preprocessing"].items())
+                out.print(f"[bold]{w['tag']} preprocessing[/bold]: {text}")
     else:
         out.print("no pretrained weights")
+
+
+def _digest_text(entry: dict) -> str:
+    """The digest a file is checked with, shortened: sha256 when known, else md5."""
+    if entry.get("sha256"):
+        return "sha256:" + entry["sha256"][:12] + "…"
+    return "md5:" + entry["md5"][:12] + "…" if entry.get("md5") else "-"
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value)
 
 
 def _print_rows(out, rows) -> None:

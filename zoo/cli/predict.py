@@ -1,7 +1,8 @@
 """``zoo predict``: run a model on an image, a CSV file or an .npz file.
 
 Inputs are shaped to the model's input (an image is resized, CSV rows are
-reshaped) and prepared as the weights' ``preprocessing`` says:
+reshaped) and prepared as the weights' ``preprocessing`` says: the channels
+reversed when ``channel_order`` is ``"bgr"`` (Keras' caffe mode), then
 ``x * rescale``, then ``(x - mean) / std``. Nothing is unpickled: .npz files load
 with ``allow_pickle=False``.
 """
@@ -119,6 +120,11 @@ def _preprocess(x, preprocessing: dict):
     import numpy as np
 
     x = np.asarray(x, dtype="float32")
+    order = str(preprocessing.get("channel_order", "rgb")).lower()
+    if order not in ("rgb", "bgr"):
+        raise click.UsageError(f"preprocessing channel_order must be 'rgb' or 'bgr', got {order!r}")
+    if order == "bgr":
+        x = x[..., ::-1]
     if "rescale" in preprocessing:
         x = x * float(preprocessing["rescale"])
     if "mean" in preprocessing:

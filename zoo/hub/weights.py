@@ -6,8 +6,11 @@ A :class:`~zoo.WeightsSpec` is resolved in this order:
 2. a local path, ``file="/path/to/model.weights.h5"``;
 3. ``url`` (``http(s)://`` or ``file://``), downloaded into the cache.
 
-Every file is checked against the spec's sha256 before use; a cached file that
-fails the check is fetched again. Downloads stream into a temporary file beside
+Every file is checked against the spec's digest before use (its sha256; an md5
+where the publisher gives only that, as Keras does for most applications); a
+cached file that fails the check is fetched again. A file that Keras already
+downloaded into its own cache (``$KERAS_HOME/models``, default ``~/.keras/models``)
+under the URL's file name is used in place, once it passes the same check. Downloads stream into a temporary file beside
 the target and are renamed into place only once complete and verified, so an
 interrupted or concurrent download never leaves a half-written file under the
 final name. The cache lives in ``$ZOO_HOME/weights`` (``ZOO_HOME`` defaults to the
@@ -61,20 +64,34 @@ def offline() -> bool:
     return os.environ.get("ZOO_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
+DIGEST_ALGORITHMS = ("sha256", "md5")
+
+
+def _hasher(algorithm: str):
+    if algorithm not in DIGEST_ALGORITHMS:
+        raise ValueError(f"digest algorithm must be one of {', '.join(DIGEST_ALGORITHMS)}, got {algorithm!r}")
+    # md5 only identifies a file here (Keras publishes nothing stronger for most of its files).
+    return hashlib.new(algorithm, usedforsecurity=False) if algorithm == "md5" else hashlib.sha256()
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    digest = _hasher(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def verify(path: str | os.PathLike, sha256: str, *, what: str = "weights file") -> None:
-    """Raise ChecksumError unless ``path`` has the given sha256."""
-    actual = sha256_file(path)
-    if actual != sha256.lower():
+def sha256_file(path: str | os.PathLike) -> str:
+    return file_digest(path, "sha256")
+
+
+def verify(path: str | os.PathLike, digest: str, *, algorithm: str = "sha256", what: str = "weights file") -> None:
+    """Raise ChecksumError unless ``path`` has the given digest (sha256 unless told otherwise)."""
+    actual = file_digest(path, algorithm)
+    if actual != digest.lower():
         raise ChecksumError(
-            f"{what} {path} has sha256 {actual} but {sha256.lower()} was expected: the file is "
+            f"{what} {path} has {algorithm} {actual} but {digest.lower()} was expected: the file is "
             "corrupt or was tampered with, so it was refused. Reinstall the package or delete the "
             "file to fetch it again; if the file changed on purpose, its spec needs the new digest."
         )
@@ -110,16 +127,21 @@ def split_url_digest(url: str) -> tuple[str, str | None]:
 # --------------------------------------------------------------------------- resolving
 
 
-def resolve(weights, *, progress: bool = True) -> Path:
+def resolve(weights, *, progress: bool = True, backbone: bool = False) -> Path:
     """A verified local file for a :class:`~zoo.WeightsSpec`, a path, or a URL.
 
-    A plain path is used as is (there is no digest to check it against); a URL may
-    carry one as ``#sha256=<hex>``.
+    ``backbone=True`` resolves the spec's headless file (``WeightsSpec.backbone``)
+    instead. A plain path is used as is (there is no digest to check it against);
+    a URL may carry one as ``#sha256=<hex>``.
     """
     from zoo.registry.specs import WeightsSpec
 
     if isinstance(weights, WeightsSpec):
-        return _resolve_spec(weights, progress=progress)
+        if backbone:
+            if weights.backbone is None:
+                raise WeightsError(f"weights {weights.tag!r} have no backbone (headless) file")
+            return _resolve_spec(weights.backbone, progress=progress, what=f"weights {weights.tag!r} backbone")
+        return _resolve_spec(weights, progress=progress, what=f"weights {weights.tag!r}")
     text = os.fspath(weights)
     if is_url(text):
         url, digest = split_url_digest(text)
@@ -131,19 +153,21 @@ def resolve(weights, *, progress: bool = True) -> Path:
     return path
 
 
-def _resolve_spec(spec, *, progress: bool) -> Path:
+def _resolve_spec(spec, *, progress: bool, what: str) -> Path:
+    """``spec``: a WeightsSpec or WeightsFile (``file``, ``url`` and a ``digest``)."""
+    algorithm, digest = spec.digest
     tried = []
     if spec.file:
         local = _package_resource(spec.file) if parse_resource(spec.file) else Path(spec.file).expanduser()
         if local is not None and local.is_file():
             check_suffix(local)
-            verify(local, spec.sha256, what=f"weights {spec.tag!r} file")
+            verify(local, digest, algorithm=algorithm, what=f"{what} file")
             return local
         tried.append(f"{spec.file} (not found)")
     if spec.url:
-        return fetch(spec.url, sha256=spec.sha256, progress=progress)
+        return fetch(spec.url, digest=digest, algorithm=algorithm, progress=progress)
     raise WeightsError(
-        f"weights {spec.tag!r} are not available: tried {'; '.join(tried)} and the spec has no url. "
+        f"{what} are not available: tried {'; '.join(tried)} and the spec has no url. "
         "Reinstall the package that provides the model."
     )
 
@@ -182,30 +206,73 @@ def _atomic_copy(source: Path, target: Path) -> None:
 # --------------------------------------------------------------------------- fetching
 
 
-def cached_path(url: str, sha256: str | None) -> Path:
-    """Where ``url`` is cached: keyed by its digest when known, else by the URL."""
-    name = Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name or "weights"
-    key = sha256 or "url-" + hashlib.sha256(url.encode()).hexdigest()[:24]
-    return cache_dir() / key / name
+def _url_file_name(url: str) -> str:
+    return Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name or "weights"
 
 
-def fetch(url: str, *, sha256: str | None = None, progress: bool = True, timeout: float = 30.0) -> Path:
+def cached_path(url: str, sha256: str | None, algorithm: str = "sha256") -> Path:
+    """Where ``url`` is cached: keyed by its digest when known (``md5-<hex>`` for an
+    md5), else by the URL."""
+    if sha256 is None:
+        key = "url-" + hashlib.sha256(url.encode()).hexdigest()[:24]
+    else:
+        key = sha256 if algorithm == "sha256" else f"{algorithm}-{sha256}"
+    return cache_dir() / key / _url_file_name(url)
+
+
+def keras_cache_dir() -> Path:
+    """Where ``keras.utils.get_file`` keeps application weights: ``$KERAS_HOME/models``,
+    else ``~/.keras/models`` (Keras' own rule, without importing Keras)."""
+    home = os.environ.get("KERAS_HOME")
+    return Path(home).expanduser() / "models" if home else Path("~/.keras").expanduser() / "models"
+
+
+def _from_keras_cache(url: str, digest: str, algorithm: str) -> Path | None:
+    """A file Keras already downloaded from ``url``, if it is there and passes the check.
+
+    Only with a digest: a file of the right name is used in place only once its
+    content is known to be the published one.
+    """
+    candidate = keras_cache_dir() / _url_file_name(url)
+    if not candidate.is_file():
+        return None
+    try:
+        verify(candidate, digest, algorithm=algorithm, what="Keras cache file")
+    except ChecksumError:
+        return None  # someone else's file of that name, or a damaged one: download ours
+    return candidate
+
+
+def fetch(url: str, *, sha256: str | None = None, progress: bool = True, timeout: float = 30.0,
+          digest: str | None = None, algorithm: str = "sha256") -> Path:
     """Download ``url`` into the cache (or reuse the cached copy) and return its path.
 
-    A cached file that fails the sha256 check is downloaded again; a download that
-    fails it is deleted and raises ChecksumError.
+    The file is checked against ``sha256`` (or ``digest`` under ``algorithm``, for
+    publishers that give only an md5). A cached file that fails the check is
+    downloaded again; a download that fails it is deleted and raises ChecksumError.
+    A verified copy in Keras' cache is used without a request.
     """
-    target = cached_path(url, sha256)
+    if sha256 is not None:
+        if digest is not None and digest.lower() != sha256.lower():
+            raise ValueError("pass the digest once: sha256= or digest=, not both")
+        digest, algorithm = sha256, "sha256"
+    _hasher(algorithm)
+    digest = digest.lower() if digest else None
+    target = cached_path(url, digest, algorithm)
     check_suffix(target)
     if target.is_file():
-        if sha256 is None:
+        if digest is None:
             return target
         try:
-            verify(target, sha256)
+            verify(target, digest, algorithm=algorithm)
             return target
         except ChecksumError:
-            _say(f"Cached {target} is corrupt (sha256 mismatch); downloading it again.", progress=True)
+            _say(f"Cached {target} is corrupt ({algorithm} mismatch); downloading it again.", progress=True)
             target.unlink(missing_ok=True)
+    if digest is not None:
+        in_keras_cache = _from_keras_cache(url, digest, algorithm)
+        if in_keras_cache is not None:
+            return in_keras_cache
     if offline():
         raise DownloadError(
             f"weights {url} are not in the cache ({target}) and ZOO_OFFLINE is set; unset it to "
@@ -216,10 +283,10 @@ def fetch(url: str, *, sha256: str | None = None, progress: bool = True, timeout
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            digest = _download(url, out, progress=progress, timeout=timeout)
-        if sha256 is not None and digest != sha256:
+            got = _download(url, out, progress=progress, timeout=timeout, algorithm=algorithm)
+        if digest is not None and got != digest:
             raise ChecksumError(
-                f"{url} downloaded with sha256 {digest} but {sha256} was expected: the server sent "
+                f"{url} downloaded with {algorithm} {got} but {digest} was expected: the server sent "
                 "a different or corrupt file, so it was not kept. Try again later; if the file changed "
                 "on purpose, the model's WeightsSpec needs the new digest."
             )
@@ -229,9 +296,9 @@ def fetch(url: str, *, sha256: str | None = None, progress: bool = True, timeout
     return target
 
 
-def _download(url: str, out, *, progress: bool, timeout: float) -> str:
-    """Stream ``url`` into ``out``; return the sha256 of what was written."""
-    digest = hashlib.sha256()
+def _download(url: str, out, *, progress: bool, timeout: float, algorithm: str = "sha256") -> str:
+    """Stream ``url`` into ``out``; return the digest of what was written."""
+    digest = _hasher(algorithm)
     try:
         response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - schemes checked by callers
     except urllib.error.HTTPError as exc:

@@ -34,7 +34,9 @@ SPECS = [
             capabilities=_ALL,
             description=f"ResNet-{depth} ({kind} blocks). stem='auto' picks a 3x3 stride-1 stem "
             "without max pooling for inputs up to 64x64 (8x8 .. 64x64 images), the 7x7 "
-            "ImageNet stem otherwise; width sets the first stage's filters (64). " + _APP_KWARGS,
+            "ImageNet stem otherwise; width sets the first stage's filters (64). " + _APP_KWARGS
+            + (" ImageNet weights: resnet50.imagenet, Keras' ResNet50 (keras_resnet50), a different "
+               "network (v1, convolutions with bias)." if depth == 50 else ""),
             paper="He et al., Deep Residual Learning for Image Recognition (2015)",
             license="Apache-2.0",
             default_kwargs={"depth": depth},
@@ -51,7 +53,7 @@ SPECS = [
         capabilities=_ALL,
         description="MobileNetV2: inverted residuals and linear bottlenecks on depthwise "
         "separable convolutions; alpha is the width multiplier; stem='auto' uses a stride-1 "
-        "stem for inputs up to 64x64. " + _APP_KWARGS,
+        "stem for inputs up to 64x64. " + _APP_KWARGS + " Keras' MobileNetV2 is keras_mobilenet_v2.",
         paper="Sandler et al., MobileNetV2: Inverted Residuals and Linear Bottlenecks (2018)",
         license="Apache-2.0",
         default_kwargs={"alpha": 1.0},

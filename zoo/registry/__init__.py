@@ -23,12 +23,13 @@ from zoo.registry.specs import (
     CAPABILITIES,
     ENTRY_POINT_GROUP,
     ModelSpec,
+    WeightsFile,
     WeightsSpec,
     ZooPluginWarning,
 )
 
 __all__ = [
     "BUILTIN_DISTRIBUTION", "CAPABILITIES", "ENTRY_POINT_GROUP", "ModelSpec", "PluginInfo", "Registry",
-    "WeightsSpec", "ZooPluginWarning", "default_registry", "get_model_spec", "list_models", "list_plugins",
+    "WeightsFile", "WeightsSpec", "ZooPluginWarning", "default_registry", "get_model_spec", "list_models", "list_plugins",
     "model_info", "plugins", "register_model",
 ]

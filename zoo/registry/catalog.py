@@ -136,6 +136,7 @@ class Registry:
         self._lock = threading.RLock()
         self._specs: dict[str, ModelSpec] = {}
         self._sources: dict[str, PluginInfo | None] = {}  # None: registered at runtime
+        self._aliases: dict[str, tuple[str, str | None]] = {}  # alias -> (spec name, tag)
         self._plugins: list[PluginInfo] = []
         self._discovered = False
         self._discovering = False
@@ -164,6 +165,7 @@ class Registry:
         with self._lock:
             self._specs.clear()
             self._sources.clear()
+            self._aliases.clear()
             self._plugins.clear()
             self._discovered = False
 
@@ -214,7 +216,23 @@ class Registry:
             return False
         self._specs[spec.name] = spec
         self._sources[spec.name] = source
+        self._add_aliases(spec, source)
         return True
+
+    def _add_aliases(self, spec: ModelSpec, source: PluginInfo | None) -> None:
+        for alias in spec.aliases:
+            holder = self._aliases.get(alias)
+            if holder is not None and holder[0] != spec.name:
+                message = (
+                    f"alias {alias!r} of model {spec.name!r} already names {holder[0]!r}; keeping that one. "
+                    "Uninstall one of the plugins or drop the alias."
+                )
+                if self.strict:
+                    raise DuplicateModelError(message)
+                warnings.warn(message, ZooPluginWarning, stacklevel=4)
+                continue
+            arch, _, tag = alias.partition(".")
+            self._aliases[alias] = (spec.name, tag or None)
 
     # -- registration at runtime
 
@@ -232,6 +250,7 @@ class Registry:
                 )
             self._specs[spec.name] = spec
             self._sources[spec.name] = None
+            self._add_aliases(spec, None)
         return spec
 
     # -- queries
@@ -252,24 +271,29 @@ class Registry:
         return list(self._specs.values())
 
     def resolve(self, name: str) -> tuple[ModelSpec, str | None]:
-        """``"arch"`` or ``"arch.tag"`` -> (spec, tag or None)."""
+        """``"arch"``, ``"arch.tag"`` or an alias -> (spec, tag or None)."""
         self.discover()
         spec = self._specs.get(name)
         if spec is not None:
             return spec, None
         arch, dot, tag = name.partition(".")
         spec = self._specs.get(arch)
-        if spec is not None and dot:
-            if tag not in spec.tags:
-                available = ", ".join(f"{arch}.{t}" for t in spec.tags) or "none"
-                raise UnknownModelError(
-                    f"model {arch!r} has no pretrained weights tagged {tag!r}; available: {available}"
-                )
+        if spec is not None and dot and tag in spec.tags:
             return spec, tag
+        # An alias never shadows a registered architecture or its tags (checked above).
+        alias = self._aliases.get(name)
+        if alias is not None and alias[0] in self._specs:
+            return self._specs[alias[0]], alias[1]
+        if spec is not None and dot:
+            available = ", ".join(f"{arch}.{t}" for t in spec.tags) or "none"
+            raise UnknownModelError(
+                f"model {arch!r} has no pretrained weights tagged {tag!r}; available: {available}"
+            )
         raise UnknownModelError(self._unknown_message(name))
 
     def _unknown_message(self, name: str) -> str:
-        candidates = list(self._specs) + [f"{s.name}.{t}" for s in self._specs.values() for t in s.tags]
+        candidates = (list(self._specs) + [f"{s.name}.{t}" for s in self._specs.values() for t in s.tags]
+                      + list(self._aliases))
         close = difflib.get_close_matches(name, candidates, n=3)
         message = f"no model named {name!r}."
         if close:
@@ -307,6 +331,7 @@ class Registry:
         spec, tag = self.resolve(name)
         info = spec.to_dict()
         info["tag"] = tag
+        info["alias"] = name if name in self._aliases and self._aliases[name][0] == spec.name else None
         source = self._sources.get(spec.name)
         info["source"] = source.to_dict() if source else {"name": None, "distribution": None,
                                                           "builtin": False, "registered_at_runtime": True}

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+from zoo.errors import UnknownModelError
 
 ENTRY_POINT_GROUP = "zoo.models"
 BUILTIN_DISTRIBUTION = "keras-zoo"
@@ -22,7 +24,10 @@ CAPABILITIES = frozenset({"features_only", "variable_input_size", "exportable"})
 
 # Architecture names cannot hold a dot: "arch.tag" names a pretrained variant.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# Digest algorithms a weights file may be checked with, and their hex lengths. sha256
+# is the one to publish; md5 is accepted because Keras publishes only md5 for most
+# of its applications' files (README, "ImageNet models").
+DIGEST_ALGORITHMS = {"sha256": 64, "md5": 32}
 _BUILDER_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -37,6 +42,59 @@ def _frozen_mapping(value: Mapping | None) -> Mapping:
 # --------------------------------------------------------------------------- specs
 
 
+def _check_digests(owner: str, sha256, md5) -> tuple[str | None, str | None]:
+    """Normalised (sha256, md5); at least one is needed, each of the right length."""
+    out = []
+    for algorithm, value in (("sha256", sha256), ("md5", md5)):
+        if value is None:
+            out.append(None)
+            continue
+        digest = str(value).strip().lower()
+        if not re.fullmatch(rf"[0-9a-f]{{{DIGEST_ALGORITHMS[algorithm]}}}", digest):
+            raise ValueError(
+                f"{owner} need a {algorithm} of {DIGEST_ALGORITHMS[algorithm]} hex digits, got {value!r}; "
+                f"compute it with `{algorithm}sum FILE`"
+            )
+        out.append(digest)
+    if out == [None, None]:
+        raise ValueError(f"{owner} need a sha256 of 64 hex digits; compute it with `sha256sum FILE`")
+    return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A second file of a :class:`WeightsSpec`: the same weights without the classifier
+    (Keras' ``*_notop.h5``), loaded when the model is built with a new head, without
+    its top, or as a feature extractor.
+
+    Args:
+        url: an ``http(s)://`` or ``file://`` URL, downloaded into the cache.
+        file: a package resource or a local path, tried before ``url``.
+        sha256, md5: hex digest of the file (at least one; sha256 is checked when both
+            are given). md5 exists for files whose publisher gives no sha256.
+    """
+
+    url: str | None = None
+    file: str | None = None
+    sha256: str | None = None
+    md5: str | None = None
+
+    def __post_init__(self):
+        if not self.file and not self.url:
+            raise ValueError("a weights file needs a file (package resource or path) or a url")
+        sha256, md5 = _check_digests(f"weights file {self.url or self.file}", self.sha256, self.md5)
+        object.__setattr__(self, "sha256", sha256)
+        object.__setattr__(self, "md5", md5)
+
+    @property
+    def digest(self) -> tuple[str, str]:
+        """(algorithm, hex digest) the file is checked with: sha256 when known, else md5."""
+        return ("sha256", self.sha256) if self.sha256 else ("md5", self.md5)
+
+    def to_dict(self) -> dict:
+        return {"url": self.url, "file": self.file, "sha256": self.sha256, "md5": self.md5}
+
+
 @dataclass(frozen=True)
 class WeightsSpec:
     """One set of pretrained weights for a model.
@@ -47,12 +105,16 @@ class WeightsSpec:
             package data) or a local file path. Tried before ``url``.
         url: an ``http(s)://`` or ``file://`` URL, downloaded into the cache.
         sha256: hex digest of the file; every file is checked against it.
+        md5: for files whose publisher gives only an md5 (Keras' applications); checked
+            instead when there is no sha256.
         dataset: what the weights were trained on.
         metrics: evaluation results, e.g. ``{"top1": 0.91}``.
         num_classes: size of the trained head (defaults to ``len(labels)``).
         labels: class names, index order.
         preprocessing: how inputs are prepared, e.g. ``{"rescale": 1/255, "mean": [...],
             "std": [...]}``; ``zoo predict`` applies it.
+        backbone: the same weights without the head (a :class:`WeightsFile`), used
+            instead of the file above when the model gets a new head or none.
     """
 
     tag: str
@@ -64,6 +126,8 @@ class WeightsSpec:
     num_classes: int | None = None
     labels: tuple[str, ...] = ()
     preprocessing: Mapping[str, Any] = field(default_factory=dict)
+    md5: str | None = None
+    backbone: WeightsFile | None = None
 
     def __post_init__(self):
         if not isinstance(self.tag, str) or not _NAME_RE.match(self.tag):
@@ -72,13 +136,11 @@ class WeightsSpec:
             )
         if not self.file and not self.url:
             raise ValueError(f"weights {self.tag!r} need a file (package resource or path) or a url")
-        digest = (self.sha256 or "").strip().lower()
-        if not _SHA256_RE.match(digest):
-            raise ValueError(
-                f"weights {self.tag!r} need a sha256 of 64 hex digits, got {self.sha256!r}; "
-                "compute it with `sha256sum FILE`"
-            )
-        object.__setattr__(self, "sha256", digest)
+        sha256, md5 = _check_digests(f"weights {self.tag!r}", self.sha256, self.md5)
+        object.__setattr__(self, "sha256", sha256)
+        object.__setattr__(self, "md5", md5)
+        if self.backbone is not None and not isinstance(self.backbone, WeightsFile):
+            raise TypeError(f"weights {self.tag!r}: backbone must be a WeightsFile, got {type(self.backbone).__name__}")
         labels = tuple(str(label) for label in self.labels)
         object.__setattr__(self, "labels", labels)
         if labels and self.num_classes is None:
@@ -90,17 +152,24 @@ class WeightsSpec:
         object.__setattr__(self, "metrics", _frozen_mapping(self.metrics))
         object.__setattr__(self, "preprocessing", _frozen_mapping(self.preprocessing))
 
+    @property
+    def digest(self) -> tuple[str, str]:
+        """(algorithm, hex digest) the file is checked with: sha256 when known, else md5."""
+        return ("sha256", self.sha256) if self.sha256 else ("md5", self.md5)
+
     def to_dict(self) -> dict:
         return {
             "tag": self.tag,
             "file": self.file,
             "url": self.url,
             "sha256": self.sha256,
+            "md5": self.md5,
             "dataset": self.dataset,
             "metrics": dict(self.metrics),
             "num_classes": self.num_classes,
             "labels": list(self.labels),
             "preprocessing": dict(self.preprocessing),
+            "backbone": self.backbone.to_dict() if self.backbone is not None else None,
         }
 
 
@@ -122,6 +191,10 @@ class ModelSpec:
         weights: pretrained :class:`WeightsSpec` entries; the first is the default.
         default_kwargs: extra builder arguments; ``create_model(**overrides)`` wins.
         head: name of the classifier layer, replaced when ``num_classes`` changes.
+        aliases: other names that resolve to this spec, ``"name"`` or ``"name.tag"``
+            (the tag one of this spec's): e.g. ``"resnet50.imagenet"`` for the Keras
+            ResNet50 weights, whose architecture is not the zoo's own ``resnet50``.
+            A registered architecture name always wins over an alias.
     """
 
     name: str
@@ -137,6 +210,7 @@ class ModelSpec:
     weights: tuple[WeightsSpec, ...] = ()
     default_kwargs: Mapping[str, Any] = field(default_factory=dict)
     head: str = "head"
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -168,6 +242,15 @@ class ModelSpec:
             raise ValueError(f"{self.name}: weights tags must be unique, got {tags}")
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "default_kwargs", _frozen_mapping(self.default_kwargs))
+        aliases = (self.aliases,) if isinstance(self.aliases, str) else tuple(self.aliases)
+        for alias in aliases:
+            arch, dot, tag = str(alias).partition(".")
+            if not _NAME_RE.match(arch) or (dot and tag not in tags):
+                raise ValueError(
+                    f"{self.name}: alias {alias!r} must be 'name' or 'name.tag' with a tag of this "
+                    f"model ({', '.join(tags) or 'it has none'})"
+                )
+        object.__setattr__(self, "aliases", aliases)
 
     @property
     def builder_path(self) -> str:
@@ -216,6 +299,7 @@ class ModelSpec:
             "paper": self.paper,
             "license": self.license,
             "head": self.head,
+            "aliases": list(self.aliases),
             "default_kwargs": dict(self.default_kwargs),
             "weights": [w.to_dict() for w in self.weights],
         }

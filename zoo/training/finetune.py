@@ -31,6 +31,16 @@ def _layer_index(model, layer) -> int:
     raise ValueError(f"layer {layer.name!r} is not a top-level layer of {model.name!r}")
 
 
+def head_name(model, head=None) -> str:
+    """``head``, else the head layer ``zoo.create_model`` recorded for ``model`` (the
+    spec's ``head``: ``"predictions"`` for the ImageNet models), else ``"head"``."""
+    if head is not None:
+        return head
+    from zoo.hub.provenance import model_origin
+
+    return (model_origin(model) or {}).get("head") or HEAD
+
+
 def _head(model, head):
     try:
         return model.get_layer(head)
@@ -41,7 +51,7 @@ def _head(model, head):
         ) from None
 
 
-def reset_head(model, num_classes, *, head=HEAD):
+def reset_head(model, num_classes, *, head=None):
     """A new model whose ``head`` layer is freshly initialised with ``num_classes`` units.
 
     Every other layer is shared with ``model`` (same objects, same weights);
@@ -50,7 +60,7 @@ def reset_head(model, num_classes, *, head=HEAD):
     Args:
         model: a functional Keras model with a dense layer named ``head``.
         num_classes: the new head's width.
-        head: name of the layer to replace.
+        head: name of the layer to replace (default: see :func:`head_name`).
 
     Returns:
         The new ``keras.Model``.
@@ -62,6 +72,7 @@ def reset_head(model, num_classes, *, head=HEAD):
 
     if not isinstance(num_classes, int) or num_classes <= 0:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    head = head_name(model, head)
     old = _head(model, head)
     if "units" not in old.get_config():
         raise ValueError(f"layer {head!r} is a {type(old).__name__}, not a dense layer with units")
@@ -85,20 +96,20 @@ def reset_head(model, num_classes, *, head=HEAD):
     return keras.Model(inputs, x, name=model.name)
 
 
-def freeze(model, up_to=None, *, head=HEAD):
+def freeze(model, up_to=None, *, head=None):
     """Freeze the model's layers up to and including ``up_to``.
 
     Args:
         model: a Keras model.
         up_to: a layer name or top-level index; None freezes every layer
             before the head (the usual transfer-learning setup).
-        head: the head's name, used when ``up_to`` is None.
+        head: the head's name, used when ``up_to`` is None (default: see :func:`head_name`).
 
     Returns:
         ``model``, changed in place. Compile again for it to take effect.
     """
     if up_to is None:
-        stop = _layer_index(model, _head(model, head))
+        stop = _layer_index(model, _head(model, head_name(model, head)))
     elif isinstance(up_to, str):
         stop = _layer_index(model, model.get_layer(up_to)) + 1
     elif isinstance(up_to, int):
@@ -284,8 +295,9 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     prepared = prepare(data, model, validation_data=validation_data,
                        validation_split=validation_split, batch_size=batch_size, seed=seed,
                        rescale=rescale, target=target, window=window, normalize=normalize)
-    if _has_layer(model, HEAD):
-        units = model.get_layer(HEAD).units
+    head = head_name(model)
+    if _has_layer(model, head):
+        units = model.get_layer(head).units
         wanted = num_classes
         if wanted is None and prepared.classes is not None:
             # Integer labels only bound the class count from below: a head wide
@@ -294,9 +306,9 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
             wanted = prepared.classes if prepared.exact_classes or too_narrow else None
         if wanted is not None and wanted != units:
             with dist.scope():
-                model = reset_head(model, wanted)
+                model = reset_head(model, wanted, head=head)
     elif num_classes is not None:
-        raise ValueError(f"{model.name!r} has no layer named {HEAD!r} to resize to num_classes={num_classes}")
+        raise ValueError(f"{model.name!r} has no layer named {head!r} to resize to num_classes={num_classes}")
     if loss is None:
         loss, default_metrics = _default_loss(model, prepared)
         metrics = default_metrics if metrics is None else metrics
@@ -321,7 +333,7 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
         if n == 0:
             continue
         if phase == "head":
-            freeze(model, freeze_up_to)
+            freeze(model, freeze_up_to, head=head)
         else:
             unfreeze(model)
         with dist.scope():
