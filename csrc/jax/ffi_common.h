@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -21,12 +22,20 @@ namespace zoo::jaxffi {
 
 namespace ffi = xla::ffi;
 
+// Threads for the kernels: ZOO_JAX_THREADS, else one per core.
+inline int pool_threads() {
+  if (const char* env = std::getenv("ZOO_JAX_THREADS"); env && *env) {
+    const int n = std::atoi(env);
+    if (n >= 1) return n;
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 // One persistent pool for every handler. XLA may run two custom calls at once
 // from its own threads; the pool serialises parallel calls, so that is safe.
 // Leaked on purpose: joining threads during interpreter teardown can deadlock.
 inline const Parallel& pool() {
-  static Parallel* p = new ::zoo::threads::ThreadPool(
-      static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  static Parallel* p = new ::zoo::threads::ThreadPool(pool_threads());
   return *p;
 }
 
