@@ -37,7 +37,7 @@ STEPS = 20
 
 
 def child(backend, names, repeats):
-    os.environ["KERAS_BACKEND"] = backend
+    os.environ["KERAS_BACKEND"] = {"tf": "tensorflow"}.get(backend, backend)
     os.environ["ZOO_REQUIRE_NATIVE"] = "1"
     import numpy as np
     import keras
