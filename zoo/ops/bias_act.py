@@ -15,7 +15,7 @@ import keras
 from keras import ops
 
 from zoo import _native
-from zoo.ops import _jax
+import zoo.ops._jax as _jax
 from zoo.ops._activations import Activation, apply_reference, resolve
 from zoo.ops._second_order import bias_act_grad_grad
 

@@ -40,7 +40,7 @@ import keras
 from keras import ops
 
 from zoo import _native
-from zoo.ops import _jax
+import zoo.ops._jax as _jax
 from zoo.ops._activations import Activation, resolve
 from zoo.ops._second_order import dense_grad_grad
 from zoo.ops.bias_act import _attrs, _bias_act, bias_act_ref, uses_native

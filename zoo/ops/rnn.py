@@ -280,7 +280,7 @@ def gru(inputs, initial_state, mask, kernel, recurrent_kernel, bias, activation=
 
 def _jax_rnn(cell, reset_after, inputs, states, mask, kernel, recurrent_kernel, bias, *,
              activation, recurrent_activation, **kwargs):
-    from zoo.ops import _jax
+    import zoo.ops._jax as _jax
 
     # Keras hands over its Variables; the custom call wants arrays.
     def value(t):
