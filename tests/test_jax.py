@@ -37,6 +37,7 @@ def child_results(tmp_path_factory):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # one child: about 3 CPU-minutes of JAX compiles and fits
 @pytest.mark.parametrize("group", GROUPS)
 def test_jax_backend(child_results, group):
     cases = child_results.get(group)
