@@ -9,7 +9,8 @@ python3 -m venv "$VENV"
 . "$VENV/bin/activate"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 python -m pip install -q --upgrade pip
-python -m pip install -q ".[test]"
+# jax is a build requirement: the JAX FFI library must be built (else CMake fails).
+ZOO_REQUIRE_JAX_BUILD=1 python -m pip install -q ".[test]"
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && python -m pip install -q "$plugin"
 done

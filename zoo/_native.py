@@ -1,7 +1,8 @@
 """Loading the native libraries, and the switch between native and reference paths.
 
-Two libraries sit beside this file after a build: ``_C`` (pybind11, numpy in and
-out) and ``_zoo_tf_ops.so`` (TensorFlow ops). Loading is lazy and remembered,
+Three libraries sit beside this file after a build: ``_C`` (pybind11, numpy in
+and out), ``_zoo_tf_ops.so`` (TensorFlow ops) and, when jax was present at build
+time, ``_zoo_jax_ffi.so`` (XLA FFI handlers, registered with jax on first use). Loading is lazy and remembered,
 and a failure is kept with its reason so ``zoo doctor`` can show it.
 
 ``ZOO_REQUIRE_NATIVE=1`` turns any failure to load into an ImportError at the
@@ -20,6 +21,11 @@ from pathlib import Path
 
 _PKG_DIR = Path(__file__).resolve().parent
 _TF_LIB_NAME = "_zoo_tf_ops.so"
+_JAX_LIB_NAME = "_zoo_jax_ffi.so"
+# The XLA FFI handlers the JAX library exports; registered as custom-call
+# targets of the same names (what a jitted program's HLO shows).
+JAX_TARGETS = ("ZooBiasActFwd", "ZooBiasActBwd", "ZooDenseFwd", "ZooDenseBwd",
+               "ZooRnnFwd", "ZooRnnBwd")
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
@@ -120,6 +126,72 @@ def tf_ops_path() -> str | None:
     return _state.get("tf_path")  # type: ignore[return-value]
 
 
+def _load_jax_ops():
+    if "jax" in _state:
+        return _state["jax"]
+    lib = None
+    errors = []
+    for d in _library_dirs():
+        path = d / _JAX_LIB_NAME
+        if not path.exists():
+            errors.append(f"{path} not found (keras-zoo was built without jax)")
+            continue
+        try:
+            import jax
+
+            lib = ctypes.CDLL(str(path))
+            for name in JAX_TARGETS:
+                jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)),
+                                            platform="cpu")
+            _state["jax_path"] = str(path)
+            break
+        except Exception as exc:  # missing symbol, jax without jax.ffi, ...
+            lib = None
+            errors.append(f"{path}: {type(exc).__name__}: {exc}")
+    _state["jax"] = lib
+    if lib is None:
+        _state["jax_error"] = "; ".join(errors) or "no candidate location"
+    return lib
+
+
+def jax_ops():
+    """The JAX FFI library (a ctypes handle) with its targets registered, or None.
+
+    With ZOO_REQUIRE_NATIVE=1 an unavailable library raises NativeUnavailableError.
+    """
+    with _lock:
+        lib = _load_jax_ops()
+    if lib is None and native_required():
+        raise NativeUnavailableError(
+            "ZOO_REQUIRE_NATIVE is set but the JAX FFI library could not be loaded: "
+            f"{_state.get('jax_error')}"
+        )
+    return lib
+
+
+def jax_ops_error() -> str | None:
+    with _lock:
+        _load_jax_ops()
+    return _state.get("jax_error")  # type: ignore[return-value]
+
+
+def jax_ops_path() -> str | None:
+    return _state.get("jax_path")  # type: ignore[return-value]
+
+
+def use_jax_native() -> bool:
+    """True when ops should run through the JAX FFI library: native enabled, the
+    Keras backend is JAX, and the library loads (else, with ZOO_REQUIRE_NATIVE,
+    an error)."""
+    if not native_enabled():
+        return False
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return False
+    return jax_ops() is not None
+
+
 def set_native(enabled: bool | None) -> None:
     """Use the native kernels (True), the keras.ops reference (False), or decide
     from ZOO_NATIVE (None, the default). Affects ops built after the call."""
@@ -166,7 +238,14 @@ def set_isa(name: str | None) -> None:
         c.reset_isa()
     else:
         c.set_isa(name)
-    if tf_ops() is not None:
+    import keras
+
+    if keras.backend.backend() == "jax" and jax_ops() is not None:
+        lib = jax_ops()
+        lib.zoo_jax_set_isa.argtypes = [ctypes.c_char_p]
+        if lib.zoo_jax_set_isa(None if name is None else name.encode()) != 0:
+            raise ValueError(f"the JAX FFI library cannot run the {name!r} kernels")
+    if keras.backend.backend() != "jax" and tf_ops() is not None:
         lib = ctypes.CDLL(tf_ops_path())
         lib.zoo_tf_set_isa.argtypes = [ctypes.c_char_p]
         if lib.zoo_tf_set_isa(None if name is None else name.encode()) != 0:
@@ -187,4 +266,15 @@ def status() -> dict:
         info["build"] = dict(c.build_info())
     err = tf_ops_error()
     info["tf_ops"] = f"loaded from {tf_ops_path()}" if err is None else f"not loaded: {err}"
+    info["jax_ffi"] = _jax_status()
     return info
+
+
+def _jax_status() -> str:
+    """The JAX library's state without importing jax when it is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("jax") is None:
+        return "jax not installed"
+    err = jax_ops_error()
+    return f"loaded from {jax_ops_path()}" if err is None else f"not loaded: {err}"

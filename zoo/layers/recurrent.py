@@ -10,6 +10,10 @@ finds nothing against it and, in addition, the layer is not unrolled and has
 no recurrent dropout in training (input dropout is applied before the op, as
 Keras does for cuDNN). Otherwise the reason is logged once per layer on the
 ``zoo`` logger.
+
+On TensorFlow the native op is not XLA-compilable, so the layer sets
+``supports_jit = False``; on JAX it is an XLA FFI custom call inside the
+jitted program, and jit stays on.
 """
 
 from __future__ import annotations
@@ -29,9 +33,14 @@ class _FusedRecurrent:
 
     def _init_native(self):
         self._fallback_logged = False
-        # The op library is not XLA-compilable: Keras must not jit a model
+        # The TF op library is not XLA-compilable: Keras must not jit a model
         # whose recurrent layers will run it (decided again at each call).
+        # JAX's FFI kernels are custom calls inside the jitted program.
         if self._static_reason() is None:
+            self._disable_jit_for_native()
+
+    def _disable_jit_for_native(self):
+        if keras.backend.backend() == "tensorflow":
             self.supports_jit = False
 
     def _static_reason(self):
@@ -91,7 +100,7 @@ class LSTM(_FusedRecurrent, keras.layers.LSTM):
             return super().inner_loop(sequences, initial_state, mask, training=training)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        self.supports_jit = False
+        self._disable_jit_for_native()
         return rnn_ops.lstm(
             self._dropped(sequences, training), initial_state[0], initial_state[1], mask,
             self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias,
@@ -128,7 +137,7 @@ class GRU(_FusedRecurrent, keras.layers.GRU):
             initial_state = initial_state[0]
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        self.supports_jit = False
+        self._disable_jit_for_native()
         return rnn_ops.gru(
             self._dropped(sequences, training), initial_state, mask, self.cell.kernel,
             self.cell.recurrent_kernel, self.cell.bias, activation=self.cell.activation,

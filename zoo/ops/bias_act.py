@@ -3,8 +3,10 @@
 Three parts, as in keras.ops: the public :func:`bias_act`, a symbolic path for
 KerasTensors (:class:`BiasAct`), and the implementation that picks the
 TensorFlow op library when it is loaded and the Keras backend is TensorFlow,
-and :func:`bias_act_ref` otherwise. The reference defines the semantics; it is
-also what exports use.
+and :func:`bias_act_ref` otherwise: on the JAX backend XLA fuses the
+reference itself, measured as fast, so the XLA FFI kernel runs there only when
+asked (:func:`jax_prefers_kernel`). The
+reference defines the semantics; it is also what exports use.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import keras
 from keras import ops
 
 from zoo import _native
+import zoo.ops._jax as _jax
 from zoo.ops._activations import Activation, apply_reference, resolve
 from zoo.ops._second_order import bias_act_grad_grad
 
@@ -91,7 +94,23 @@ def _bias_act(x, bias, act: Activation):
         if bias is not None and _tf_fuses_into_producer(x, act):
             return _tf_stock_bias_act(x, bias, act)
         return _tf_bias_act(x, bias, act)
+    # use_jax_native first: under ZOO_REQUIRE_NATIVE a missing library raises
+    # on the JAX backend even where the rule would leave the op to XLA.
+    if dtype in NATIVE_DTYPES and _native.use_jax_native() and jax_prefers_kernel(act):
+        return _jax.bias_act(x, bias, act)
     return bias_act_ref(x, bias, act)
+
+
+# On the JAX backend XLA fuses x + bias, the activation and its gradient into
+# loops of its own, together with the ops around them (the loss, the next
+# layer's input), which a custom call would break. Measured inside jit
+# (benchmarks/RESULTS.md, "Backends: JAX"), XLA was as fast as the kernel or
+# faster for every activation and shape but a few small ones, within noise:
+# so by default bias+activation is left to XLA on JAX, as relu after a
+# convolution is left to TensorFlow's remapper on TF.
+def jax_prefers_kernel(act: Activation) -> bool:
+    """The JAX dispatch rule for bias+activation: XLA, unless ``ZOO_JAX_PATH=ffi``."""
+    return _jax.forced_path() == "ffi"
 
 
 # TensorFlow's graph optimizer (grappler's remapper, with oneDNN on the CPU)

@@ -22,6 +22,11 @@ implementation, which picks one of three paths:
     TensorFlow fuses MatMul + BiasAdd + Relu and their gradients itself and
     measured faster than either native path.
 
+On the JAX backend :func:`jax_choose_path` picks ``"matmul"`` (XLA's dot,
+then :func:`zoo.ops.bias_act`, which follows its own JAX rule), measured
+faster, unless ``ZOO_JAX_PATH=ffi`` asks for ``"gemm"``: the XLA FFI custom
+call ``ZooDenseFwd``/``ZooDenseBwd`` on zoo's GEMM.
+
 The automatic choice can be overridden with ``ZOO_DENSE_PATH=gemm|matmul|auto``
 or :func:`set_dense_path` / :func:`dense_path` (for tests and benchmarks).
 """
@@ -35,6 +40,7 @@ import keras
 from keras import ops
 
 from zoo import _native
+import zoo.ops._jax as _jax
 from zoo.ops._activations import Activation, resolve
 from zoo.ops._second_order import dense_grad_grad
 from zoo.ops.bias_act import _attrs, _bias_act, bias_act_ref, uses_native
@@ -223,12 +229,29 @@ def _dense(x, kernel, bias, act: Activation, training=None):
     if bias is not None:
         bias = ops.convert_to_tensor(bias)
     dtype = _check(x, kernel, bias)
+    if dtype in ("float32", "float16", "bfloat16") and _native.use_jax_native():
+        if jax_choose_path(tuple(x.shape), tuple(kernel.shape), dtype, act) == "gemm":
+            return _jax.dense(x, kernel, bias, act)
+        return _bias_act(ops.matmul(x, kernel), bias, act)
     path = choose_path(tuple(x.shape), tuple(kernel.shape), dtype, training, act)
     if path == "gemm":
         return _tf_dense(x, kernel, bias, act, save_preact=training is not False)
     if path == "matmul":
         return _bias_act(ops.matmul(x, kernel), bias, act)
     return dense_ref(x, kernel, bias, act)
+
+
+# The JAX rule, from benchmarks/RESULTS.md ("Backends: JAX"): inside jit,
+# XLA's dot (Eigen) plus its own fusion of bias, activation and gradients beat
+# zoo's GEMM custom call for a training step at most of the shapes measured
+# (128x784x256 relu: 6.7 ms FFI against 4.2 ms XLA), and the few wins were
+# within the noise of a shared machine. So dense is XLA's on JAX unless
+# ZOO_JAX_PATH=ffi asks for the kernel.
+def jax_choose_path(x_shape, kernel_shape, dtype, activation=None) -> str:
+    """``"gemm"`` (the FFI kernel) or ``"matmul"`` (XLA) for :func:`dense` on JAX."""
+    if keras.backend.standardize_dtype(dtype) != "float32":
+        return "matmul"
+    return "gemm" if _jax.forced_path() == "ffi" else "matmul"
 
 
 def uses_gemm(x_shape, kernel_shape, dtype="float32") -> bool:

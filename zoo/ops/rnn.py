@@ -14,6 +14,10 @@ returns None: native enabled, TensorFlow backend, the op library loaded, a
 floating dtype (float16/bfloat16 are computed in float32), and activations the
 kernel has loops for. Second derivatives through it are not implemented and
 raise; the references (``zoo.native(False)``) have them.
+
+On the JAX backend the same kernels run as XLA FFI custom calls inside the
+jitted program (``ZooRnnFwd`` / ``ZooRnnBwd``, zoo/ops/_jax.py), with the same
+conditions, float32 compute and results.
 """
 
 from __future__ import annotations
@@ -47,10 +51,15 @@ def native_unavailable(activation, recurrent_activation, dtype) -> str | None:
     """
     if not _native.native_enabled():
         return "zoo's native kernels are switched off (ZOO_NATIVE=0 or zoo.native(False))"
-    if keras.backend.backend() != "tensorflow":
-        return f"the Keras backend is {keras.backend.backend()}, the native op is TensorFlow's"
-    if _native.tf_ops() is None:
-        return f"the TensorFlow op library is not loaded ({_native.tf_ops_error()})"
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        if _native.tf_ops() is None:
+            return f"the TensorFlow op library is not loaded ({_native.tf_ops_error()})"
+    elif backend == "jax":
+        if _native.jax_ops() is None:
+            return f"the JAX FFI library is not loaded ({_native.jax_ops_error()})"
+    else:
+        return f"the Keras backend is {backend}; zoo's native kernels run on TensorFlow and JAX"
     dtype = keras.backend.standardize_dtype(dtype)
     if dtype not in NATIVE_DTYPES:
         return f"dtype {dtype} (the kernel computes float32, float16 and bfloat16)"
@@ -230,6 +239,9 @@ def lstm(inputs, initial_state_h, initial_state_c, mask, kernel, recurrent_kerne
     if native_unavailable(activation, recurrent_activation, dtype) is not None:
         return lstm_ref(inputs, initial_state_h, initial_state_c, mask, kernel, recurrent_kernel,
                         bias, **kwargs)
+    if keras.backend.backend() == "jax":
+        return _jax_rnn("lstm", True, inputs, [initial_state_h, initial_state_c], mask, kernel,
+                        recurrent_kernel, bias, **kwargs)
     return _tf_rnn("lstm", True, inputs, [initial_state_h, initial_state_c], mask, kernel,
                    recurrent_kernel, bias, training=training, **kwargs)
 
@@ -255,8 +267,29 @@ def gru(inputs, initial_state, mask, kernel, recurrent_kernel, bias, activation=
     if native_unavailable(activation, recurrent_activation, dtype) is not None:
         return gru_ref(inputs, initial_state, mask, kernel, recurrent_kernel, bias,
                        reset_after=reset_after, **kwargs)
+    if keras.backend.backend() == "jax":
+        return _jax_rnn("gru", reset_after, inputs, [initial_state], mask, kernel,
+                        recurrent_kernel, bias, **kwargs)
     return _tf_rnn("gru", reset_after, inputs, [initial_state], mask, kernel, recurrent_kernel,
                    bias, training=training, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# JAX FFI path
+
+
+def _jax_rnn(cell, reset_after, inputs, states, mask, kernel, recurrent_kernel, bias, *,
+             activation, recurrent_activation, **kwargs):
+    import zoo.ops._jax as _jax
+
+    # Keras hands over its Variables; the custom call wants arrays.
+    def value(t):
+        return None if t is None else ops.convert_to_tensor(t)
+
+    return _jax.rnn(cell, reset_after, value(inputs), [value(s) for s in states], value(mask),
+                    value(kernel), value(recurrent_kernel), value(bias),
+                    activation=_kernel_activation(activation).name,
+                    recurrent_activation=_kernel_activation(recurrent_activation).name, **kwargs)
 
 
 # --------------------------------------------------------------------------
