@@ -290,3 +290,28 @@ def test_killed_fine_tune_with_several_steps_per_execution_resumes_the_right_epo
     for a, b in zip(weights, reference):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not backup.exists()
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_speed_options(tmp_path):
+    from click.testing import CliRunner
+
+    from zoo.cli import main
+
+    x, y = _data("dense", 64)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    keras.utils.set_random_seed(0)
+    _mlp().save(tmp_path / "mlp.keras")
+    base = ["finetune", str(tmp_path / "mlp.keras"), str(tmp_path / "data.npz"),
+            "--batch-size", "16", "--epochs", "0", "--json"]
+    result = CliRunner().invoke(main, base + ["--precision", "float32",
+                                              "--steps-per-execution", "2"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["settings"] == {"precision": "float32", "steps_per_execution": 2}
+    bad = CliRunner().invoke(main, base + ["--steps-per-execution", "many"])
+    assert bad.exit_code == 2 and "positive integer or 'auto'" in bad.output
+    bad = CliRunner().invoke(main, base + ["--precision", "int8"])
+    assert bad.exit_code == 2
