@@ -13,7 +13,9 @@ Keras does for cuDNN). Otherwise the reason is logged once per layer on the
 
 On TensorFlow the native op is not XLA-compilable, so the layer sets
 ``supports_jit = False``; on JAX it is an XLA FFI custom call inside the
-jitted program, and jit stays on.
+jitted program, and jit stays on. On JAX the kernel runs where it measured
+faster than Keras' own loop (:func:`zoo.ops.rnn.jax_prefers_kernel`: 128
+units or more, or 256 steps or more); ``ZOO_JAX_PATH=ffi`` asks for it always.
 """
 
 from __future__ import annotations
@@ -55,6 +57,26 @@ class _FusedRecurrent:
             reason = "recurrent_dropout in training"
         return reason
 
+    def _call_reason(self, sequences, training):
+        reason = self._native_reason(training)
+        if reason is None and keras.backend.backend() == "jax":
+            steps = sequences.shape[1]
+            if not rnn_ops.jax_prefers_kernel(self.units, steps):
+                reason = (f"on JAX, Keras' loop is faster at {self.units} units and {steps} steps "
+                          f"(the kernel runs from {rnn_ops.JAX_KERNEL_MIN_UNITS} units or "
+                          f"{rnn_ops.JAX_KERNEL_MIN_STEPS} steps; ZOO_JAX_PATH=ffi forces it)")
+        return reason
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        reason = self._call_reason(sequences, training)
+        if reason is not None:
+            self._log_fallback(reason)
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        self._disable_jit_for_native()
+        return self._native_loop(self._dropped(sequences, training), initial_state, mask, training)
+
     def _log_fallback(self, reason):
         if not self._fallback_logged:
             _log.info("%s %r runs Keras' recurrent loop: %s", type(self).__name__, self.name,
@@ -93,16 +115,9 @@ class LSTM(_FusedRecurrent, keras.layers.LSTM):
         super().__init__(units, **kwargs)
         self._init_native()
 
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        reason = self._native_reason(training)
-        if reason is not None:
-            self._log_fallback(reason)
-            return super().inner_loop(sequences, initial_state, mask, training=training)
-        if isinstance(mask, (list, tuple)):
-            mask = mask[0]
-        self._disable_jit_for_native()
+    def _native_loop(self, sequences, initial_state, mask, training):
         return rnn_ops.lstm(
-            self._dropped(sequences, training), initial_state[0], initial_state[1], mask,
+            sequences, initial_state[0], initial_state[1], mask,
             self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias,
             activation=self.cell.activation, recurrent_activation=self.cell.recurrent_activation,
             return_sequences=self.return_sequences, go_backwards=self.go_backwards,
@@ -128,18 +143,11 @@ class GRU(_FusedRecurrent, keras.layers.GRU):
         super().__init__(units, **kwargs)
         self._init_native()
 
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        reason = self._native_reason(training)
-        if reason is not None:
-            self._log_fallback(reason)
-            return super().inner_loop(sequences, initial_state, mask, training=training)
+    def _native_loop(self, sequences, initial_state, mask, training):
         if isinstance(initial_state, (list, tuple)):
             initial_state = initial_state[0]
-        if isinstance(mask, (list, tuple)):
-            mask = mask[0]
-        self._disable_jit_for_native()
         return rnn_ops.gru(
-            self._dropped(sequences, training), initial_state, mask, self.cell.kernel,
+            sequences, initial_state, mask, self.cell.kernel,
             self.cell.recurrent_kernel, self.cell.bias, activation=self.cell.activation,
             recurrent_activation=self.cell.recurrent_activation,
             return_sequences=self.return_sequences, go_backwards=self.go_backwards,

@@ -33,9 +33,9 @@ _PATHS = ("auto", "ffi", "xla")
 
 def forced_path() -> str:
     """``ZOO_JAX_PATH``: ``ffi`` runs every op the kernels cover through the FFI,
-    ``xla`` leaves bias_act and dense to XLA (the keras.ops reference), ``auto``
-    (the default) follows the measured rules in bias_act.py and dense.py.
-    Recurrent layers always take the FFI kernel when it applies."""
+    ``xla`` leaves bias_act, dense and zoo.layers.LSTM/GRU to XLA (the keras.ops
+    reference, Keras' own loop), ``auto`` (the default) follows the measured
+    rules in bias_act.py, dense.py and rnn.py (:func:`zoo.ops.rnn.jax_prefers_kernel`)."""
     import os
 
     path = os.environ.get("ZOO_JAX_PATH", "auto").strip().lower() or "auto"
