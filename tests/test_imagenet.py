@@ -19,11 +19,12 @@ import json
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from local_http import serving
 
 import zoo
 from zoo.errors import ChecksumError, DownloadError
@@ -272,13 +273,8 @@ def published(tmp_path_factory):
 
 @pytest.fixture
 def server(published):
-    srv = FileServer(dict(published[0]))
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+    with serving(FileServer(dict(published[0]))) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import http.server
 import socket
-import threading
 from pathlib import Path
 
 import pytest
+
+from local_http import serving
 
 from zoo.hub import weights as weights_lib
 from zoo.registry import WeightsSpec
@@ -58,13 +59,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = WeightsServer()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+    with serving(WeightsServer()) as srv:
+        yield srv
 
 
 @pytest.fixture(autouse=True)
