@@ -370,6 +370,26 @@ def test_half_precision_computes_in_float32():
     assert np.abs(a - b).max() <= 4e-3
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_gradients_of_a_call_without_training_flag(cell):
+    # A layer called directly defaults to training=False (the op then keeps no
+    # reserve); differentiating it must still work, as it does for Keras' loop.
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.standard_normal((3, 5, 4)).astype("float32"))
+    stock, native = layer_pair(cell, 6, return_sequences=True)
+    stock(x)
+    native(x)
+    native.set_weights(stock.get_weights())
+    grads = []
+    for layer in (stock, native):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(tf.square(layer(x)))
+        grads.append(tape.gradient(y, [x] + layer.trainable_variables))
+    for g_stock, g_native in zip(*grads):
+        np.testing.assert_allclose(g_native.numpy(), g_stock.numpy(), rtol=RTOL, atol=1e-5)
+
+
 def test_second_derivative_raises_clearly():
     x = tf.ones((2, 3, 2))
     layer = zoo.layers.GRU(3)

@@ -3,6 +3,7 @@
 #include "rnn.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -100,7 +101,13 @@ void gemm_call(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, boo
 }
 
 // Floats of per-row scratch the per-chunk loops use (rnn_impl.h lays it out).
-int64_t scratch_per_row(const RnnConfig& c) { return 5 * c.units + rnn_gates(c) * c.units; }
+int64_t scratch_per_row(const RnnConfig& c) { return 5 * c.units + 2 * rnn_gates(c) * c.units; }
+
+// dst (cols x rows) = src (rows x cols)^T, both row-major.
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) dst[j * rows + r] = src[r * cols + j];
+}
 
 // An uninitialised float buffer: every element is written before it is read,
 // and zero-filling B*T*GH floats would cost a pass over memory per call.
@@ -142,16 +149,12 @@ void rnn_forward(const RnnForward& f, const Parallel& par) {
   if (I > 0) need(f.kernel != nullptr, "kernel");
   need(f.recurrent != nullptr, "recurrent kernel");
 
-  std::unique_ptr<float[]> p_scratch;
   RnnPlan pl;
   pl.gh = GH;
-  if (f.reserve) {
+  if (f.reserve) {  // otherwise each chunk keeps one step's pre-activations in its scratch
     pl.p = f.reserve;
     pl.hprev = f.reserve + B * T * GH;
     pl.extra = pl.hprev + B * T * H;
-  } else {
-    p_scratch = buffer(B * T * GH);
-    pl.p = p_scratch.get();
   }
   const bool after = c.cell == RnnCell::gru && c.reset_after;
   if (after && f.bias) pl.rec_bias = f.bias + GH;
@@ -159,8 +162,6 @@ void rnn_forward(const RnnForward& f, const Parallel& par) {
   pl.scratch = scratch.get();
   pl.scratch_per_row = scratch_per_row(c);
 
-  // P = X @ W + b for every (batch, time) row at once.
-  gemm_call(B * T, GH, I, f.x, I, false, f.kernel, GH, false, pl.p, GH, f.bias, par);
   const RnnKernels& kr = rnn_kernels_for(active_isa());
   run_chunks(B, par, [&](int64_t b0, int64_t b1) { kr.forward_rows(f, pl, b0, b1); });
 }
@@ -184,10 +185,12 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
     pl.extra = pl.hprev + BT * H;
   }
   // U^T (GH x H), so the per-step dh GEMM reads its B operand row-major in place.
-  std::vector<float> ut(static_cast<size_t>(GH * H));
-  for (int64_t p = 0; p < H; ++p)
-    for (int64_t j = 0; j < GH; ++j) ut[j * H + p] = a.recurrent[p * GH + j];
+  // W^T (GH x I) likewise for the per-step dx GEMM.
+  std::vector<float> ut(static_cast<size_t>(GH * H)), wt(static_cast<size_t>(GH * I));
+  transpose(a.recurrent, H, GH, ut.data());
   pl.ut = ut.data();
+  if (I > 0) transpose(a.kernel, I, GH, wt.data());
+  pl.wt = wt.data();
   std::unique_ptr<float[]> dg = buffer(BT * GH), dg2 = buffer(after ? BT * GH : 0);
   pl.dg = dg.get();
   pl.dg2 = after ? dg2.get() : nullptr;
@@ -198,8 +201,21 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
   const RnnKernels& kr = rnn_kernels_for(active_isa());
   run_chunks(B, par, [&](int64_t b0, int64_t b1) { kr.backward_rows(a, pl, b0, b1); });
 
-  // The weight gradients over all (batch, time) rows.
-  if (a.dkernel) gemm_call(I, GH, BT, a.x, I, true, pl.dg, GH, false, a.dkernel, GH, nullptr, par);
+  // The weight gradients over all (time, batch) rows, in the buffers' time-major
+  // order: dW needs x in that order too.
+  if (a.dkernel && BT > 0 && I > 0) {
+    std::unique_ptr<float[]> xt = buffer(BT * I);
+    const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(par.num_threads(), T));
+    par.run(tasks, [&](int64_t i) {
+      for (int64_t t = T * i / tasks; t < T * (i + 1) / tasks; ++t)
+        for (int64_t b = 0; b < B; ++b)
+          std::memcpy(xt.get() + (t * B + b) * I, a.x + (b * T + t) * I,
+                      static_cast<size_t>(I) * sizeof(float));
+    });
+    gemm_call(I, GH, BT, xt.get(), I, true, pl.dg, GH, false, a.dkernel, GH, nullptr, par);
+  } else if (a.dkernel && I > 0) {
+    std::fill(a.dkernel, a.dkernel + I * GH, 0.0f);
+  }
   if (a.drecurrent) {
     if (lstm || after) {
       gemm_call(H, GH, BT, pl.hprev, H, true, after ? pl.dg2 : pl.dg, GH, false, a.drecurrent, GH,
@@ -214,7 +230,6 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
     column_sums(pl.dg, BT, GH, GH, a.dbias, par);
     if (after) column_sums(pl.dg2, BT, GH, GH, a.dbias + GH, par);
   }
-  if (a.dx) gemm_call(BT, I, GH, pl.dg, GH, false, a.kernel, GH, true, a.dx, I, nullptr, par);
 }
 
 }  // namespace zoo

@@ -1,16 +1,17 @@
 // Whole-sequence LSTM and GRU with Keras' semantics, float32, on the GEMM core.
 //
-// Forward, one call for all T steps:
-//   P = X @ W + b                      one GEMM over all B*T rows (hoisted)
+// Forward, one call for all T steps, per chunk of batch rows:
 //   per step s (time t = go_backwards ? T-1-s : s):
-//     P[:, t] += h @ U                 the recurrent GEMM, added onto P in place
+//     P_t = x_t @ W + b                the input projection of this step's rows
+//     P_t += h @ U                     the recurrent GEMM, onto the same block
 //     one fused pass: gates, state update, output, mask
+//   (Projecting per step rather than all steps at once keeps P_t in cache
+//   between the two GEMMs and the pass, and inference needs no B*T*G*H buffer.)
 // Backward (BPTT), one call:
-//   per step, in reverse: one fused pass giving dG[:, t] (the gate
+//   per step, in reverse: one fused pass giving dG[t] (the gate
 //   pre-activation gradients) and the state gradients, then dh += dG @ U^T
-//   then dW = X^T @ dG, dU = Hprev^T @ dG, db = column sums, dX = dG @ W^T as
-//   large GEMMs over all steps.
-//
+//   and dx_t = dG[t] @ W^T; then dW = X^T @ dG, dU = Hprev^T @ dG and
+//   db = column sums as large GEMMs over all steps.
 // Cells (Keras' LSTMCell / GRUCell, implementation 2):
 //   LSTM   z = x W + h U + b, gates i, f, c, o (in that order along 4H)
 //          c' = rec(f) c + rec(i) act(z_c),  h' = rec(o) act(c')
@@ -30,7 +31,8 @@
 // Training keeps a "reserve" buffer (rnn_reserve_floats) that the backward
 // pass reads: the gate pre-activations, the state before each step, and a
 // cell-specific extra (LSTM: c before each step; GRU: the recurrent h-part or
-// r * h), all indexed by (batch, time).
+// r * h), all time-major: row (b, t) at t * B + b, so one step's rows are
+// contiguous.
 //
 // Threads: batch rows never interact in the recurrence, so the batch is cut
 // into chunks that each run all T steps on one thread with no synchronisation
@@ -118,6 +120,7 @@ struct RnnPlan {
   float* extra = nullptr;         // B x T x H: LSTM c before each step, GRU r_h or r*h (training)
   const float* rec_bias = nullptr;   // GRU reset_after: the recurrent bias row
   const float* ut = nullptr;      // GH x H transposed recurrent kernel (backward)
+  const float* wt = nullptr;      // GH x I transposed kernel (backward, for dx)
   float* dg = nullptr;            // B x T x GH gate gradients (backward)
   float* dg2 = nullptr;           // GRU reset_after: B x T x GH recurrent-side gradients
   float* scratch = nullptr;       // per-chunk state buffers, rnn.cc decides the size

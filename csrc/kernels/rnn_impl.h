@@ -49,12 +49,6 @@ ZOO_HD float slope_of_value(float y) {
   return 1.0f;  // linear
 }
 
-inline void copy_rows(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows,
-                      int64_t cols) {
-  for (int64_t r = 0; r < rows; ++r)
-    std::memcpy(dst + r * ldd, src + r * lds, static_cast<size_t>(cols) * sizeof(float));
-}
-
 inline void fill_rows(float* dst, const float* src, int64_t rows, int64_t cols) {
   // src: rows x cols (contiguous) or nullptr for zeros.
   if (src)
@@ -266,20 +260,25 @@ inline void gru_before_bwd_row2(const float* __restrict p, const float* __restri
 }
 
 // ----------------------------------------------------------------------------
-// Per-chunk drivers. Row r of the chunk is batch row b0 + r; (b, t) rows of
-// the (B, T, .) buffers are at (b * T + t) * width.
+// Per-chunk drivers. Row r of the chunk is batch row b0 + r. The user's arrays
+// (x, y, dy, dx, mask) are batch-major, (b, t) at b * T + t; the kernel's own
+// buffers (P, Hprev, extra, dG, dG2) are time-major, (b, t) at t * B + b, so
+// one step's rows of a chunk are contiguous: the step GEMMs write a dense block
+// and the pointwise pass walks consecutive rows instead of rows T * width apart
+// (which cost L1 sets and a TLB entry per row).
 
 struct Chunk {
-  int64_t b0, n, T, H, gh;
+  int64_t b0, n, B, T, H, gh;
   int64_t t_of(int64_t s, bool back) const { return back ? T - 1 - s : s; }
-  int64_t row(int64_t r, int64_t t) const { return (b0 + r) * T + t; }
+  int64_t user(int64_t r, int64_t t) const { return (b0 + r) * T + t; }  // batch-major
+  int64_t own(int64_t r, int64_t t) const { return t * B + b0 + r; }     // time-major
 };
 
 template <Act A, Act R>
 void forward_rows_t(const RnnForward& f, const RnnPlan& pl, int64_t b0, int64_t b1) {
   const RnnConfig& c = f.cfg;
-  const Chunk k{b0, b1 - b0, c.time, c.units, pl.gh};
-  const int64_t n = k.n, H = k.H, T = k.T, GH = k.gh;
+  const Chunk k{b0, b1 - b0, c.batch, c.time, c.units, pl.gh};
+  const int64_t n = k.n, H = k.H, T = k.T, GH = k.gh, I = c.input;
   const bool lstm = c.cell == RnnCell::lstm, after = c.reset_after;
   const bool train = pl.hprev != nullptr, rs = c.return_sequences, zero = c.zero_output_for_mask;
   float* base = pl.scratch + b0 * pl.scratch_per_row;
@@ -287,6 +286,7 @@ void forward_rows_t(const RnnForward& f, const RnnPlan& pl, int64_t b0, int64_t 
   float* cb[2] = {base + 2 * n * H, base + 3 * n * H};
   float* out = base + 4 * n * H;       // previous output (zeros before the first step)
   float* tmp = base + 5 * n * H;       // GRU: n x GH (reset_after) or n x H (r * h)
+  float* pbuf = tmp + n * GH;          // inference: this step's n x GH pre-activations
   fill_rows(hb[0], f.h0 ? f.h0 + b0 * H : nullptr, n, H);
   if (lstm) fill_rows(cb[0], f.c0 ? f.c0 + b0 * H : nullptr, n, H);
   std::memset(out, 0, static_cast<size_t>(n * H) * sizeof(float));
@@ -297,28 +297,32 @@ void forward_rows_t(const RnnForward& f, const RnnPlan& pl, int64_t b0, int64_t 
     float* hn = hb[(s + 1) & 1];
     float* cp = cb[s & 1];
     float* cn = cb[(s + 1) & 1];
-    float* pt = pl.p + k.row(0, t) * GH;  // this step's rows, T * GH apart
+    // This step's pre-activations, n x GH contiguous: kept in training.
+    float* pt = train ? pl.p + k.own(0, t) * GH : pbuf;
     if (train) {
-      copy_rows(pl.hprev + k.row(0, t) * H, T * H, hp, H, n, H);
-      if (lstm) copy_rows(pl.extra + k.row(0, t) * H, T * H, cp, H, n, H);
+      std::memcpy(pl.hprev + k.own(0, t) * H, hp, static_cast<size_t>(n * H) * sizeof(float));
+      if (lstm) std::memcpy(pl.extra + k.own(0, t) * H, cp, static_cast<size_t>(n * H) * sizeof(float));
     }
+    // The input projection x_t W + b for this step's rows, then the recurrent
+    // part onto it while the block is still in cache.
+    step_gemm(n, GH, I, f.x ? f.x + k.user(0, t) * I : nullptr, T * I, f.kernel, GH, pt, GH,
+              false, f.bias);
     if (lstm) {
-      step_gemm(n, GH, H, hp, H, f.recurrent, GH, pt, T * GH, true);
+      step_gemm(n, GH, H, hp, H, f.recurrent, GH, pt, GH, true);
     } else if (after) {
       step_gemm(n, GH, H, hp, H, f.recurrent, GH, tmp, GH, false, pl.rec_bias);
     } else {
-      step_gemm(n, 2 * H, H, hp, H, f.recurrent, GH, pt, T * GH, true);
-      float* rh = train ? pl.extra + k.row(0, t) * H : tmp;
-      const int64_t ldrh = train ? T * H : H;
+      step_gemm(n, 2 * H, H, hp, H, f.recurrent, GH, pt, GH, true);
+      float* rh = train ? pl.extra + k.own(0, t) * H : tmp;
       for (int64_t r = 0; r < n; ++r)
-        gru_before_reset_row<R>(pt + r * T * GH, hp + r * H, rh + r * ldrh, H, c.rec_act);
-      step_gemm(n, H, H, rh, ldrh, f.recurrent + 2 * H, GH, pt + 2 * H, T * GH, true);
+        gru_before_reset_row<R>(pt + r * GH, hp + r * H, rh + r * H, H, c.rec_act);
+      step_gemm(n, H, H, rh, H, f.recurrent + 2 * H, GH, pt + 2 * H, GH, true);
     }
     for (int64_t r = 0; r < n; ++r) {
-      float* prow = pt + r * T * GH;
-      float* dst = rs ? f.y + k.row(r, s) * H : out + r * H;
-      const float* prev = rs ? (s == 0 ? out + r * H : f.y + k.row(r, s - 1) * H) : dst;
-      const bool m = !f.mask || f.mask[k.row(r, t)] != 0;
+      float* prow = pt + r * GH;
+      float* dst = rs ? f.y + k.user(r, s) * H : out + r * H;
+      const float* prev = rs ? (s == 0 ? out + r * H : f.y + k.user(r, s - 1) * H) : dst;
+      const bool m = !f.mask || f.mask[k.user(r, t)] != 0;
       if (!m) {
         std::memcpy(hn + r * H, hp + r * H, static_cast<size_t>(H) * sizeof(float));
         if (lstm) std::memcpy(cn + r * H, cp + r * H, static_cast<size_t>(H) * sizeof(float));
@@ -331,7 +335,7 @@ void forward_rows_t(const RnnForward& f, const RnnPlan& pl, int64_t b0, int64_t 
         lstm_fwd_row<A, R, false>(prow, cp + r * H, cn + r * H, hn + r * H, dst, H, c.act, c.rec_act);
       } else if (after) {
         gru_after_fwd_row<A, R>(prow, tmp + r * GH, hp + r * H, hn + r * H, dst,
-                                train ? pl.extra + k.row(r, t) * H : nullptr, H, c.act,
+                                train ? pl.extra + k.own(r, t) * H : nullptr, H, c.act,
                                 c.rec_act);
       } else {
         gru_before_fwd_row<A, R>(prow, hp + r * H, hn + r * H, dst, H, c.act, c.rec_act);
@@ -347,8 +351,8 @@ void forward_rows_t(const RnnForward& f, const RnnPlan& pl, int64_t b0, int64_t 
 template <Act A, Act R>
 void backward_rows_t(const RnnBackward& a, const RnnPlan& pl, int64_t b0, int64_t b1) {
   const RnnConfig& c = a.cfg;
-  const Chunk k{b0, b1 - b0, c.time, c.units, pl.gh};
-  const int64_t n = k.n, H = k.H, T = k.T, GH = k.gh;
+  const Chunk k{b0, b1 - b0, c.batch, c.time, c.units, pl.gh};
+  const int64_t n = k.n, H = k.H, T = k.T, GH = k.gh, I = c.input;
   const bool lstm = c.cell == RnnCell::lstm, after = c.reset_after;
   const bool rs = c.return_sequences, zero = c.zero_output_for_mask;
   float* base = pl.scratch + b0 * pl.scratch_per_row;
@@ -363,46 +367,50 @@ void backward_rows_t(const RnnBackward& a, const RnnPlan& pl, int64_t b0, int64_
 
   for (int64_t s = T - 1; s >= 0; --s) {
     const int64_t t = k.t_of(s, c.go_backwards);
-    const float* pt = pl.p + k.row(0, t) * GH;
-    float* dgt = pl.dg + k.row(0, t) * GH;
+    const float* pt = pl.p + k.own(0, t) * GH;
+    const float* ext = pl.extra + k.own(0, t) * H;
+    const float* hpt = pl.hprev + k.own(0, t) * H;
+    float* dgt = pl.dg + k.own(0, t) * GH;
+    float* dg2t = pl.dg2 ? pl.dg2 + k.own(0, t) * GH : nullptr;
     for (int64_t r = 0; r < n; ++r) {
-      const int64_t row = k.row(r, t);
-      const float* dys = rs && a.dy ? a.dy + k.row(r, s) * H : nullptr;
-      float* dgr = dgt + r * T * GH;
-      const bool m = !a.mask || a.mask[row] != 0;
+      const float* dys = rs && a.dy ? a.dy + k.user(r, s) * H : nullptr;
+      float* dgr = dgt + r * GH;
+      const bool m = !a.mask || a.mask[k.user(r, t)] != 0;
       if (!m) {
         output_grad_masked(carry + r * H, dys, zero, H);
         std::memset(dgr, 0, static_cast<size_t>(GH) * sizeof(float));
-        if (after && !lstm) std::memset(pl.dg2 + row * GH, 0, static_cast<size_t>(GH) * sizeof(float));
+        if (dg2t) std::memset(dg2t + r * GH, 0, static_cast<size_t>(GH) * sizeof(float));
         continue;
       }
-      const float* prow = pt + r * T * GH;
+      const float* prow = pt + r * GH;
       if (lstm) {
-        lstm_bwd_row<A, R>(prow, pl.extra + row * H, dh + r * H, dc + r * H, carry + r * H, dys,
-                           dgr, H, c.act, c.rec_act);
+        lstm_bwd_row<A, R>(prow, ext + r * H, dh + r * H, dc + r * H, carry + r * H, dys, dgr, H,
+                           c.act, c.rec_act);
       } else if (after) {
-        gru_after_bwd_row<A, R>(prow, pl.extra + row * H, pl.hprev + row * H, dh + r * H,
-                                carry + r * H, dys, dgr, pl.dg2 + row * GH, H, c.act, c.rec_act);
+        gru_after_bwd_row<A, R>(prow, ext + r * H, hpt + r * H, dh + r * H, carry + r * H, dys,
+                                dgr, dg2t + r * GH, H, c.act, c.rec_act);
       } else {
-        gru_before_bwd_row1<A, R>(prow, pl.hprev + row * H, dh + r * H, carry + r * H, dys, dgr,
-                                  H, c.act, c.rec_act);
+        gru_before_bwd_row1<A, R>(prow, hpt + r * H, dh + r * H, carry + r * H, dys, dgr, H,
+                                  c.act, c.rec_act);
       }
     }
     if (lstm) {
-      step_gemm(n, H, GH, dgt, T * GH, pl.ut, H, dh, H, true);
+      step_gemm(n, H, GH, dgt, GH, pl.ut, H, dh, H, true);
     } else if (after) {
-      step_gemm(n, H, GH, pl.dg2 + k.row(0, t) * GH, T * GH, pl.ut, H, dh, H, true);
+      step_gemm(n, H, GH, dg2t, GH, pl.ut, H, dh, H, true);
     } else {
       // d(r*h) = dhh_pre @ U_h^T, then the reset gate's share, then dG_zr @ U_zr^T.
-      step_gemm(n, H, H, dgt + 2 * H, T * GH, pl.ut + 2 * H * H, H, drh, H, false);
+      step_gemm(n, H, H, dgt + 2 * H, GH, pl.ut + 2 * H * H, H, drh, H, false);
       for (int64_t r = 0; r < n; ++r) {
-        const int64_t row = k.row(r, t);
-        if (a.mask && a.mask[row] == 0) continue;
-        gru_before_bwd_row2<R>(pt + r * T * GH, pl.hprev + row * H, drh + r * H, dh + r * H,
-                               dgt + r * T * GH, H, c.rec_act);
+        if (a.mask && a.mask[k.user(r, t)] == 0) continue;
+        gru_before_bwd_row2<R>(pt + r * GH, hpt + r * H, drh + r * H, dh + r * H, dgt + r * GH, H,
+                               c.rec_act);
       }
-      step_gemm(n, H, 2 * H, dgt, T * GH, pl.ut, H, dh, H, true);
+      step_gemm(n, H, 2 * H, dgt, GH, pl.ut, H, dh, H, true);
     }
+    // dx_t = dG_t W^T for this step's rows while dG_t is in cache (rows of a
+    // fixed t are T * I apart in the batch-major dx).
+    if (a.dx && I > 0) step_gemm(n, I, GH, dgt, GH, pl.wt, I, a.dx + k.user(0, t) * I, T * I, false);
   }
   if (a.dh0) std::memcpy(a.dh0 + b0 * H, dh, static_cast<size_t>(n * H) * sizeof(float));
   if (lstm && a.dc0) std::memcpy(a.dc0 + b0 * H, dc, static_cast<size_t>(n * H) * sizeof(float));

@@ -369,10 +369,16 @@ def _register_gradients():
         lib = _native.tf_ops()
         attrs = {k: op.get_attr(k) for k in _ATTRS}
         x, kernel, recurrent, bias, _h0, _c0, mask = op.inputs
+        reserve = op.outputs[3]
+        if not op.get_attr("training"):
+            # Run in inference mode (a layer called directly defaults to
+            # training=False) yet differentiated: run the forward again and
+            # keep what BPTT reads, as Keras' own loop would allow.
+            reserve = lib.zoo_rnn(*op.inputs, training=True, **attrs)[3]
         empty = tf.zeros([0], tf.float32)
         dx, dk, du, db, dh0, dc0 = lib.zoo_rnn_grad(
             empty if dy is None else dy, empty if dh is None else dh,
-            empty if dc is None else dc, x, kernel, recurrent, bias, mask, op.outputs[3], **attrs)
+            empty if dc is None else dc, x, kernel, recurrent, bias, mask, reserve, **attrs)
         lstm = attrs["cell"] in (b"lstm", "lstm")
         return dx, dk, du, db, dh0, (dc0 if lstm else None), None
 
