@@ -145,10 +145,13 @@ def test_training_lowers_the_loss(name):
     deep = len(model.trainable_weights) > 60
     optimizer = keras.optimizers.SGD(0.01) if deep else keras.optimizers.Adam(1e-2)
     model.compile(optimizer=optimizer, loss=loss, jit_compile=False)
-    # train_on_batch reports the loss of the forward pass before its update.
-    losses = [float(model.train_on_batch(x, y)) for _ in range(8)]
+    # train_on_batch reports the loss of the forward pass before its update. A VAE's
+    # loss is a sample (its reparameterised code): more steps, and means at both ends.
+    steps, tail = (24, 4) if name == "vae" else (8, 2)
+    losses = [float(model.train_on_batch(x, y)) for _ in range(steps)]
     assert np.isfinite(losses).all()
-    assert np.mean(losses[-2:]) < losses[0], losses
+    start = np.mean(losses[:tail]) if name == "vae" else losses[0]
+    assert np.mean(losses[-tail:]) < start, losses
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -316,6 +319,8 @@ def test_bad_arguments_name_the_problem(name, kwargs, message):
 def test_native_path_puts_zoo_ops_in_the_graph():
     from zoo import _native
 
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("a TensorFlow graph check; on JAX, test_jax.py finds the custom calls in the HLO")
     if not _native.use_tf_native():
         pytest.skip("the native TensorFlow op library is not loaded")
     import tensorflow as tf

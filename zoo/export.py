@@ -1,5 +1,10 @@
 """Exporting models: ``.keras``, TensorFlow SavedModel, TFLite and ONNX.
 
+Every format but ``keras`` is a TensorFlow artifact. On another Keras backend
+(JAX) the model goes through a ``.keras`` file to a child process on the
+TensorFlow backend (``python -m zoo._export_tf``), which writes it: the same
+weights and the same graph as an export made on TensorFlow, without jax2tf.
+
 Every format but ``keras`` is traced with zoo's native kernels switched off
 (:func:`zoo.native` ``(False)``), so the fused layers lower to their
 ``keras.ops`` reference: the artifact holds only standard TensorFlow ops and
@@ -72,6 +77,8 @@ def export(model, path, format="keras", *, batch_size=1, overwrite=True, verbose
     path.parent.mkdir(parents=True, exist_ok=True)
     if format == "keras":
         model.save(path)
+    elif keras.backend.backend() != "tensorflow":
+        _export_in_tensorflow(model, path, format, verbose, batch_size)
     elif format == "savedmodel":
         _savedmodel(model, path, verbose)
     elif format == "tflite":
@@ -79,6 +86,28 @@ def export(model, path, format="keras", *, batch_size=1, overwrite=True, verbose
     else:
         _onnx(model, path, verbose)
     return path
+
+
+def _export_in_tensorflow(model, path, format, verbose, batch_size):
+    import json
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / "model.keras"
+        model.save(saved)
+        env = dict(os.environ, KERAS_BACKEND="tensorflow")
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        proc = subprocess.run(
+            [sys.executable, "-m", "zoo._export_tf", str(saved), str(path.resolve()), format,
+             str(batch_size), "1" if verbose else "0"],
+            env=env, cwd=tmp, capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    report = json.loads(lines[-1]) if lines else {}
+    for message in report.get("warnings", []):
+        warnings.warn(message, stacklevel=3)
+    if proc.returncode != 0 or not report.get("ok"):
+        detail = report.get("error") or proc.stderr.strip()[-2000:] or f"exit code {proc.returncode}"
+        raise ExportError(f"the {format} export on the TensorFlow backend failed: {detail}")
 
 
 def _savedmodel(model, path, verbose, batch_size=None):

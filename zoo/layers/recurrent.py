@@ -14,8 +14,9 @@ Keras does for cuDNN). Otherwise the reason is logged once per layer on the
 On TensorFlow the native op is not XLA-compilable, so the layer sets
 ``supports_jit = False``; on JAX it is an XLA FFI custom call inside the
 jitted program, and jit stays on. On JAX the kernel runs where it measured
-faster than Keras' own loop (:func:`zoo.ops.rnn.jax_prefers_kernel`: 128
-units or more, or 256 steps or more); ``ZOO_JAX_PATH=ffi`` asks for it always.
+faster than Keras' own loop (:func:`zoo.ops.rnn.jax_prefers_kernel`: from
+batch 2, and for LSTM inference from batch 16); ``ZOO_JAX_PATH=ffi`` asks for
+it always.
 """
 
 from __future__ import annotations
@@ -60,11 +61,12 @@ class _FusedRecurrent:
     def _call_reason(self, sequences, training):
         reason = self._native_reason(training)
         if reason is None and keras.backend.backend() == "jax":
-            steps = sequences.shape[1]
-            if not rnn_ops.jax_prefers_kernel(self.units, steps):
-                reason = (f"on JAX, Keras' loop is faster at {self.units} units and {steps} steps "
-                          f"(the kernel runs from {rnn_ops.JAX_KERNEL_MIN_UNITS} units or "
-                          f"{rnn_ops.JAX_KERNEL_MIN_STEPS} steps; ZOO_JAX_PATH=ffi forces it)")
+            cell = "lstm" if isinstance(self, keras.layers.LSTM) else "gru"
+            batch = sequences.shape[0]
+            if not rnn_ops.jax_prefers_kernel(cell, batch, bool(training)):
+                reason = (f"on JAX, Keras' loop is faster at batch {batch}"
+                          f"{'' if training else ' in inference'} (zoo.ops.rnn.jax_prefers_kernel;"
+                          " ZOO_JAX_PATH=ffi forces the kernel)")
         return reason
 
     def inner_loop(self, sequences, initial_state, mask, training=False):

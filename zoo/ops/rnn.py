@@ -277,30 +277,33 @@ def gru(inputs, initial_state, mask, kernel, recurrent_kernel, bias, activation=
 # --------------------------------------------------------------------------
 # JAX FFI path
 
-# Measured per layer (benchmarks/RESULTS.md, "Fused recurrent layers", per-layer
-# table, forward + backward; the FFI call costs what the TF op costs): against
-# Keras' own `lax.scan` under jit, the kernel wins at 128 units and more (1.1x
-# to 2.5x: LSTM 64x100x128 110 against 140 ms, GRU 64x100x128 26 against 66,
-# LSTM 16x20x512 36 against 84) and on long sequences (T = 500 at 32 units,
-# 1.2x-1.7x), and loses at 64 units and fewer on short ones (GRU 64x50x64 9.2
-# against 8.0 ms, batch 1 by 3-4x), where XLA's loop over a few small ops is
-# cheaper than the kernel's per-step GEMM calls. Model level agreed: the
-# 64-unit lstm_classifier was at parity and the 64-unit gru_forecaster 0.7x
-# ("Backends: JAX"). So on JAX the layers take the kernel from 128 units or
-# 256 steps, and leave smaller recurrences to Keras.
-JAX_KERNEL_MIN_UNITS = 128
-JAX_KERNEL_MIN_STEPS = 256
+# Measured per layer with benchmarks/bench_jax_rnn.py (benchmarks/RESULTS.md,
+# "Recurrent layers on JAX"): against Keras' own `lax.scan` under jit, the
+# kernel's forward + backward wins at every measured shape from batch 2 (LSTM
+# 1.1-2.1x, GRU 1.2-2.4x over batch 2-256, 20-500 steps, 32-256 units; LSTM at
+# batch 256 with 128 units is at parity, 0.85-1.04x) and loses at batch 1
+# (0.73-0.92x), where XLA's loop of a few tiny ops beats the kernel's call. The
+# LSTM forward alone (inference) loses below batch 16 (batch 8: 1.08 against
+# 0.86 ms); the GRU forward wins from batch 2.
+JAX_KERNEL_MIN_BATCH = 2
+JAX_LSTM_INFERENCE_MIN_BATCH = 16
 
 
-def jax_prefers_kernel(units: int, steps: int | None) -> bool:
-    """The JAX dispatch rule for zoo.layers.LSTM / GRU (see above).
+def jax_prefers_kernel(cell: str, batch: int | None, training: bool = True) -> bool:
+    """The JAX dispatch rule for zoo.layers.LSTM / GRU (see above): whether the
+    fused kernel is faster than Keras' loop for this cell ("lstm" or "gru"),
+    batch size (None: unknown, taken as large) and mode.
     ``ZOO_JAX_PATH=ffi`` always takes the kernel, ``xla`` never."""
     import zoo.ops._jax as _jax
 
     path = _jax.forced_path()
     if path != "auto":
         return path == "ffi"
-    return units >= JAX_KERNEL_MIN_UNITS or (steps is not None and steps >= JAX_KERNEL_MIN_STEPS)
+    if batch is None:
+        return True
+    if cell == "lstm" and not training:
+        return batch >= JAX_LSTM_INFERENCE_MIN_BATCH
+    return batch >= JAX_KERNEL_MIN_BATCH
 
 
 def _jax_rnn(cell, reset_after, inputs, states, mask, kernel, recurrent_kernel, bias, *,
