@@ -87,3 +87,59 @@ def test_ten_thousand_calls_leave_rss_flat(tmp_path):
     assert len(growth) == 12
     grew = {k: v for k, v in growth.items() if v > BOUND_MB}
     assert not grew, f"resident memory grew by more than {BOUND_MB} MB: {grew}"
+
+
+# Two 8 MiB blocks touched and freed per round: with glibc's adaptive trim
+# threshold (twice the largest recent chunk) the freed 16 MiB at the heap's top
+# go back to the system each round and the next round faults them in again;
+# with zoo's thresholds (applied when a native library loads) they stay mapped.
+HEAP_CHILD = textwrap.dedent(r"""
+    import ctypes, json, os, resource
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    from zoo import _malloc, _native
+
+    _native.tf_ops()
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    n = 8 << 20
+
+    def round_trip():
+        a, b = libc.malloc(n), libc.malloc(n)
+        ctypes.memset(a, 1, n)
+        ctypes.memset(b, 1, n)
+        libc.free(b)
+        libc.free(a)
+
+    for _ in range(3):
+        round_trip()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        round_trip()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    print(json.dumps({"applied": _malloc._applied, "faults_per_round": faults / 20,
+                      "doctor": _malloc.describe()}))
+""")
+
+
+def _heap_child(tmp_path, **env):
+    out = subprocess.run([sys.executable, "-c", HEAP_CHILD], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300, env={**os.environ, **env})
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_loading_the_native_library_keeps_freed_heap_pages_mapped(tmp_path):
+    pages = (16 << 20) // os.sysconf("SC_PAGE_SIZE")
+    tuned = _heap_child(tmp_path)
+    assert tuned["applied"] is True, tuned
+    assert tuned["faults_per_round"] < pages / 16, tuned
+    assert "trim threshold" in tuned["doctor"]
+    # The same pattern without the tuning faults most of its pages in every round:
+    # what the test above would see if the thresholds were not applied.
+    plain = _heap_child(tmp_path, ZOO_MALLOC_TUNING="0")
+    assert plain["applied"] is False and "ZOO_MALLOC_TUNING=0" in plain["doctor"], plain
+    assert plain["faults_per_round"] > pages / 2, plain
+    # A user's own glibc setting wins.
+    theirs = _heap_child(tmp_path, MALLOC_TRIM_THRESHOLD_="1000000")
+    assert theirs["applied"] is False and "set by the user" in theirs["doctor"], theirs

@@ -19,6 +19,8 @@ import os
 import threading
 from pathlib import Path
 
+from zoo import _malloc
+
 _PKG_DIR = Path(__file__).resolve().parent
 _TF_LIB_NAME = "_zoo_tf_ops.so"
 _JAX_LIB_NAME = "_zoo_jax_ffi.so"
@@ -92,6 +94,7 @@ def _load_tf_ops():
 
             lib = tf.load_op_library(str(path))
             _state["tf_path"] = str(path)
+            _malloc.apply()
             break
         except Exception as exc:  # TF raises NotFoundError for ABI/symbol problems
             errors.append(f"{path}: {type(exc).__name__}: {exc}")
@@ -144,6 +147,7 @@ def _load_jax_ops():
                 jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)),
                                             platform="cpu")
             _state["jax_path"] = str(path)
+            _malloc.apply()
             break
         except Exception as exc:  # missing symbol, jax without jax.ffi, ...
             lib = None
@@ -267,6 +271,7 @@ def status() -> dict:
     err = tf_ops_error()
     info["tf_ops"] = f"loaded from {tf_ops_path()}" if err is None else f"not loaded: {err}"
     info["jax_ffi"] = _jax_status()
+    info["malloc"] = _malloc.describe()
     return info
 
 

@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "cpu_features.h"
 #include "gemm.h"
+#include "workspace.h"
 
 namespace zoo {
 
@@ -109,12 +109,6 @@ void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
     for (int64_t j = 0; j < cols; ++j) dst[j * rows + r] = src[r * cols + j];
 }
 
-// An uninitialised float buffer: every element is written before it is read,
-// and zero-filling B*T*GH floats would cost a pass over memory per call.
-std::unique_ptr<float[]> buffer(int64_t n) {
-  return std::unique_ptr<float[]>(new float[static_cast<size_t>(std::max<int64_t>(n, 1))]);
-}
-
 void need(bool ok, const char* what) { ZOO_CHECK(ok, std::string(what) + " pointer is null"); }
 
 }  // namespace
@@ -158,8 +152,9 @@ void rnn_forward(const RnnForward& f, const Parallel& par) {
   }
   const bool after = c.cell == RnnCell::gru && c.reset_after;
   if (after && f.bias) pl.rec_bias = f.bias + GH;
-  std::unique_ptr<float[]> scratch = buffer(B * scratch_per_row(c));
-  pl.scratch = scratch.get();
+  // Uninitialised: every element is written before it is read.
+  Workspace ws({B * scratch_per_row(c)});
+  pl.scratch = ws[0];
   pl.scratch_per_row = scratch_per_row(c);
 
   const RnnKernels& kr = rnn_kernels_for(active_isa());
@@ -185,17 +180,19 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
     pl.extra = pl.hprev + BT * H;
   }
   // U^T (GH x H), so the per-step dh GEMM reads its B operand row-major in place.
-  // W^T (GH x I) likewise for the per-step dx GEMM.
-  std::vector<float> ut(static_cast<size_t>(GH * H)), wt(static_cast<size_t>(GH * I));
-  transpose(a.recurrent, H, GH, ut.data());
-  pl.ut = ut.data();
-  if (I > 0) transpose(a.kernel, I, GH, wt.data());
-  pl.wt = wt.data();
-  std::unique_ptr<float[]> dg = buffer(BT * GH), dg2 = buffer(after ? BT * GH : 0);
-  pl.dg = dg.get();
-  pl.dg2 = after ? dg2.get() : nullptr;
-  std::unique_ptr<float[]> scratch = buffer(B * scratch_per_row(c));
-  pl.scratch = scratch.get();
+  // W^T (GH x I) likewise for the per-step dx GEMM. All of it uninitialised:
+  // every element is written before it is read (zero-filling B*T*GH floats
+  // would cost a pass over memory per call).
+  const bool want_dw = a.dkernel && BT > 0 && I > 0;
+  Workspace ws({GH * H, GH * I, BT * GH, after ? BT * GH : 0, B * scratch_per_row(c),
+                want_dw ? BT * I : 0});
+  transpose(a.recurrent, H, GH, ws[0]);
+  pl.ut = ws[0];
+  if (I > 0) transpose(a.kernel, I, GH, ws[1]);
+  pl.wt = ws[1];
+  pl.dg = ws[2];
+  pl.dg2 = after ? ws[3] : nullptr;
+  pl.scratch = ws[4];
   pl.scratch_per_row = scratch_per_row(c);
 
   const RnnKernels& kr = rnn_kernels_for(active_isa());
@@ -203,16 +200,16 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
 
   // The weight gradients over all (time, batch) rows, in the buffers' time-major
   // order: dW needs x in that order too.
-  if (a.dkernel && BT > 0 && I > 0) {
-    std::unique_ptr<float[]> xt = buffer(BT * I);
+  if (want_dw) {
+    float* xt = ws[5];
     const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(par.num_threads(), T));
     par.run(tasks, [&](int64_t i) {
       for (int64_t t = T * i / tasks; t < T * (i + 1) / tasks; ++t)
         for (int64_t b = 0; b < B; ++b)
-          std::memcpy(xt.get() + (t * B + b) * I, a.x + (b * T + t) * I,
+          std::memcpy(xt + (t * B + b) * I, a.x + (b * T + t) * I,
                       static_cast<size_t>(I) * sizeof(float));
     });
-    gemm_call(I, GH, BT, xt.get(), I, true, pl.dg, GH, false, a.dkernel, GH, nullptr, par);
+    gemm_call(I, GH, BT, xt, I, true, pl.dg, GH, false, a.dkernel, GH, nullptr, par);
   } else if (a.dkernel && I > 0) {
     std::fill(a.dkernel, a.dkernel + I * GH, 0.0f);
   }

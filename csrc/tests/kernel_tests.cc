@@ -30,6 +30,7 @@
 #include "../kernels/cpu_features.h"
 #include "../kernels/dense.h"
 #include "../kernels/gemm.h"
+#include "../kernels/workspace.h"
 #include "../python/thread_pool.h"
 
 namespace {
@@ -1015,6 +1016,38 @@ std::vector<Isa> isas_to_test() {
 
 }  // namespace
 
+// The per-thread workspace: aligned, disjoint slices; the region is kept and
+// reused between calls on a thread, each thread has its own, and a request
+// above the kept limit is not kept.
+void test_workspace() {
+  auto aligned = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; };
+  const float* first = nullptr;
+  {
+    zoo::Workspace ws({3, 0, 1000});
+    expect(aligned(ws[0]) && aligned(ws[1]) && aligned(ws[2]), "workspace slices 64-byte aligned");
+    expect(ws[1] >= ws[0] + 3 && ws[2] >= ws[1], "workspace slices disjoint");
+    for (int i = 0; i < 1000; ++i) ws[2][i] = 1.0f;  // writable (ASan checks the bounds)
+    first = ws[0];
+  }
+  const size_t kept = zoo::Workspace::kept_bytes();
+  expect(kept >= 1003 * sizeof(float), "workspace region kept after the call");
+  {
+    zoo::Workspace ws({500});
+    expect(ws[0] == first, "a smaller request reuses the kept region");
+  }
+  std::thread([&] {
+    zoo::Workspace ws({8});
+    expect(ws[0] != first, "another thread gets its own region");
+  }).join();
+  {
+    const int64_t huge = static_cast<int64_t>(zoo::kKeptWorkspaceBytes / sizeof(float)) + 16;
+    zoo::Workspace ws({huge});
+    ws[0][huge - 1] = 2.0f;
+    expect(ws[0] != first, "a request above the kept limit gets memory of its own");
+  }
+  expect(zoo::Workspace::kept_bytes() == kept, "a request above the kept limit is not kept");
+}
+
 int main(int argc, char** argv) {
   const std::string what = argc > 1 ? argv[1] : "all";
   if (what != "all" && what != "kernels" && what != "errors" && what != "threads") {
@@ -1042,6 +1075,7 @@ int main(int argc, char** argv) {
   }
   zoo::reset_isa();
   if (what == "all" || what == "threads") test_pool_tasks(pool);
+  if (what == "all" || what == "kernels") test_workspace();
   std::printf("%ld checks, %ld failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }
