@@ -19,6 +19,7 @@
 
 #include "activation.h"
 #include "gemm.h"
+#include "workspace.h"
 
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -63,26 +64,6 @@ inline V vbcast(const float* p) { return *p; }
 inline V vfma(V a, V b, V c) { return a * b + c; }
 inline V vadd(V a, V b) { return a + b; }
 #endif
-
-// ----------------------------------------------------------------------------
-// Per-thread packing buffers, grown on demand and kept: a GEMM call should not
-// pay for allocation, and 64-byte alignment keeps each panel row in one line.
-
-struct Scratch {
-  float* p = nullptr;
-  size_t cap = 0;
-  ~Scratch() { std::free(p); }
-  float* get(size_t floats) {
-    if (floats > cap) {
-      std::free(p);
-      const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-      p = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!p) throw std::bad_alloc();
-      cap = bytes / sizeof(float);
-    }
-    return p;
-  }
-};
 
 // ----------------------------------------------------------------------------
 // Packing.
@@ -288,9 +269,11 @@ void block(const Gemm& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   static_assert(MC % MR == 0, "MC must be a multiple of MR");
   constexpr int NR = NV * kW;
   static_assert(NC % NR == 0, "NC must be a multiple of NR");
-  thread_local Scratch a_buf, b_buf;
-  float* abuf = a_buf.get(static_cast<size_t>(MC * KC));
-  float* bbuf = b_buf.get(static_cast<size_t>(KC * NC));
+  // Per-thread packing panels, grown on demand and kept: a GEMM call should
+  // not pay for allocation, and 64-byte alignment keeps each panel row in one line.
+  thread_local KeptBuffer a_buf, b_buf;
+  float* abuf = a_buf.floats(static_cast<size_t>(MC * KC));
+  float* bbuf = b_buf.floats(static_cast<size_t>(KC * NC));
   const EpilogueFn epi = pick_epilogue(g);
   const bool direct_b = !g.trans_b && (i1 - i0) <= kGemmDirectRows;
 

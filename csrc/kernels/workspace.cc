@@ -24,25 +24,23 @@ void* allocate(size_t bytes) {
 
 // The kept region of the calling thread: grown to the largest request seen
 // (up to kKeptWorkspaceBytes) and freed when the thread ends.
-struct KeptRegion {
-  void* p = nullptr;
-  size_t bytes = 0;
-  ~KeptRegion() { std::free(p); }
-  void* at_least(size_t want) {
-    if (want > bytes) {
-      std::free(p);
-      p = nullptr;
-      bytes = 0;
-      p = allocate(want);
-      bytes = want;
-    }
-    return p;
-  }
-};
-
-thread_local KeptRegion kept;
+thread_local KeptBuffer kept;
 
 }  // namespace
+
+KeptBuffer::~KeptBuffer() { std::free(p_); }
+
+void* KeptBuffer::at_least(size_t bytes) {
+  if (bytes > bytes_) {
+    std::free(p_);
+    p_ = nullptr;
+    bytes_ = 0;
+    const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+    p_ = allocate(rounded);
+    bytes_ = rounded;
+  }
+  return p_;
+}
 
 Workspace::Workspace(std::initializer_list<int64_t> floats) {
   ZOO_CHECK(floats.size() <= kMaxSlices, "workspace: too many slices");
@@ -67,6 +65,6 @@ Workspace::Workspace(std::initializer_list<int64_t> floats) {
 
 Workspace::~Workspace() { std::free(owned_); }
 
-size_t Workspace::kept_bytes() { return kept.bytes; }
+size_t Workspace::kept_bytes() { return kept.bytes(); }
 
 }  // namespace zoo

@@ -21,6 +21,26 @@
 
 namespace zoo {
 
+// A 64-byte aligned block grown on demand and kept until the object dies; the
+// GEMM's per-thread packing panels and the workspace region below are both
+// one. Defined out of line in workspace.cc (compiled for the baseline ISA), so
+// the per-ISA translation units that use it share one definition.
+class KeptBuffer {
+ public:
+  KeptBuffer() = default;
+  KeptBuffer(const KeptBuffer&) = delete;
+  KeptBuffer& operator=(const KeptBuffer&) = delete;
+  ~KeptBuffer();
+  // At least `bytes` bytes; contents are not preserved when it grows.
+  void* at_least(size_t bytes);
+  float* floats(size_t n) { return static_cast<float*>(at_least(n * sizeof(float))); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 constexpr size_t kKeptWorkspaceBytes = size_t{256} << 20;  // per calling thread
 
 class Workspace {
