@@ -273,7 +273,7 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     """
     import keras
 
-    from zoo.training import distribute, speed
+    from zoo.training import distribute, optimizers, speed
     from zoo.training import precision as precision_lib
     from zoo.training.data import prepare
 
@@ -324,7 +324,8 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
         model = precision_lib.mixed_copy(model, run_precision)
 
     def make_optimizer(lr):
-        return keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": lr}})
+        # "adam"/"adamw": Keras' update as one fused op per variable (training/optimizers.py)
+        return optimizers.get(optimizer, lr)
 
     history: dict[str, list] = {}
     phases = []
