@@ -44,19 +44,19 @@ def _train(optimizer, steps=6, **compile_kwargs):
 
 
 CASES = [
-    ("adam", {}),
-    ("adam", {"epsilon": 1e-3, "beta_1": 0.8, "beta_2": 0.95}),
-    ("adam", {"amsgrad": True}),               # Keras' own update (fallback)
-    ("adam", {"clipnorm": 0.1}),
-    ("adam", {"gradient_accumulation_steps": 2}),
-    ("adamw", {"weight_decay": 0.05}),
-    ("adamw", {"weight_decay": 0.0}),
+    ("fused_adam", {}),
+    ("fused_adam", {"epsilon": 1e-3, "beta_1": 0.8, "beta_2": 0.95}),
+    ("fused_adam", {"amsgrad": True}),               # Keras' own update (fallback)
+    ("fused_adam", {"clipnorm": 0.1}),
+    ("fused_adam", {"gradient_accumulation_steps": 2}),
+    ("fused_adamw", {"weight_decay": 0.05}),
+    ("fused_adamw", {"weight_decay": 0.0}),
 ]
 
 
 @pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{k}" for n, k in CASES])
 def test_fused_matches_keras(name, kwargs):
-    keras_cls = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW}[name]
+    keras_cls = {"fused_adam": keras.optimizers.Adam, "fused_adamw": keras.optimizers.AdamW}[name]
     fused = _train(optimizers.FUSED[name](learning_rate=0.01, **kwargs))
     stock = _train(keras_cls(learning_rate=0.01, **kwargs))
     for a, b in zip(fused.get_weights(), stock.get_weights()):
@@ -120,14 +120,17 @@ def test_saved_model_with_the_fused_optimizer_loads(tmp_path):
         np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
 
 
-@pytest.mark.parametrize("name,cls", [("adam", optimizers.FusedAdam), ("Adam", optimizers.FusedAdam),
-                                      ("adamw", optimizers.FusedAdamW)])
-def test_finetune_resolves_adam_names_to_the_fused_optimizers(name, cls):
+@pytest.mark.parametrize("name,cls", [("fused_adam", optimizers.FusedAdam),
+                                      ("Fused_Adam", optimizers.FusedAdam),
+                                      ("fused_adamw", optimizers.FusedAdamW)])
+def test_finetune_resolves_the_fused_names(name, cls):
     opt = optimizers.get(name, 0.003)
     assert type(opt) is cls and float(opt.learning_rate) == pytest.approx(0.003)
 
 
-def test_other_names_stay_keras():
+def test_keras_names_stay_keras():
+    # finetune's default "adam" is Keras' own: its results equal compile + fit's
+    assert type(optimizers.get("adam", 0.1)) is keras.optimizers.Adam
     assert type(optimizers.get("sgd", 0.1)) is keras.optimizers.SGD
     with pytest.raises(ValueError):
         optimizers.get("no_such_optimizer", 0.1)
@@ -139,6 +142,7 @@ def test_finetune_trains_with_the_fused_optimizer():
     model = _model()
     x, y = _data()
     result = zoo.finetune(model, (x, y), head_epochs=0, epochs=2, loss="mse", batch_size=16,
-                          verbose=0, learning_rate=0.01, fine_tune_learning_rate=0.01)
+                          verbose=0, learning_rate=0.01, fine_tune_learning_rate=0.01,
+                          optimizer="fused_adam")
     assert isinstance(result.model.optimizer, optimizers.FusedAdam)
     assert result.history["loss"][-1] < result.history["loss"][0]

@@ -236,7 +236,9 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
         loss, metrics: default to sparse categorical cross-entropy and accuracy
             for integer labels, mean squared error and MAE otherwise.
         callbacks: Keras callbacks, given to both phases.
-        optimizer: a Keras optimizer name; one is made per phase.
+        optimizer: a Keras optimizer name, or ``"fused_adam"`` / ``"fused_adamw"``
+            (Keras' Adam/AdamW update as one fused op per variable on
+            TensorFlow); one is made per phase.
         verbose: Keras' progress bar setting.
         rescale: factor on image-folder pixels (0..255).
         target, window, normalize: CSV series options: the column to forecast
@@ -324,7 +326,7 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
         model = precision_lib.mixed_copy(model, run_precision)
 
     def make_optimizer(lr):
-        # "adam"/"adamw": Keras' update as one fused op per variable (training/optimizers.py)
+        # "fused_adam"/"fused_adamw": Keras' update as one op per variable (training/optimizers.py)
         return optimizers.get(optimizer, lr)
 
     history: dict[str, list] = {}
