@@ -18,11 +18,12 @@ ROOT = Path(zoo.__file__).parent
 
 # step -> the steps it may import (besides itself and the root package's metadata).
 # Leaves first; zoo.cli and the former-path shims sit on top and may import anything.
-BASE = {"zoo.errors", "zoo._native", "zoo._C"}
+BASE = {"zoo.errors", "zoo._native", "zoo._malloc", "zoo._C"}
 ALLOWED = {
     "zoo.errors": set(),
     "zoo._C": set(),
-    "zoo._native": {"zoo._C"},
+    "zoo._malloc": set(),
+    "zoo._native": {"zoo._C", "zoo._malloc"},
     "zoo.registry": {"zoo.errors"},
     "zoo.hub": {"zoo.registry", "zoo.errors"},
     "zoo.ops": BASE,
@@ -32,7 +33,8 @@ ALLOWED = {
     "zoo.export": BASE | {"zoo.ops", "zoo.layers", "zoo.models"},
     "zoo.training": BASE | {"zoo.registry", "zoo.hub", "zoo.ops", "zoo.layers", "zoo.models", "zoo.create"},
 }
-TOP = {"zoo.cli", "zoo.__main__", "zoo.presets", "zoo.recipes", "zoo.distribute"}
+# zoo._export_tf is a `python -m` entry point (zoo.export's TensorFlow child), like __main__.
+TOP = {"zoo.cli", "zoo.__main__", "zoo._export_tf", "zoo.presets", "zoo.recipes", "zoo.distribute"}
 STEPS = sorted(set(ALLOWED) | TOP, key=len, reverse=True)
 
 
