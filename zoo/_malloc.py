@@ -4,8 +4,9 @@ A training step with the fused recurrent layers allocates and frees a few MB
 of tensors (the kernels' reserve, outputs and gradients). glibc's allocator
 hands the freed top of a thread's heap back to the system once it exceeds a
 trim threshold that it adapts to the largest recent chunk (twice its size),
-so the next step faults every page in again: 300-1,200 minor page faults and
-about 10 % of an lstm_classifier training step on this project's machines
+so the next step faults every page in again: with the kernels' own scratch
+already kept (csrc/kernels/workspace.h), still 300-1,200 minor page faults a
+lstm_classifier training step on this project's machines, and about 10 % of it
 (benchmarks/RESULTS.md, "Persistent workspace and heap"). Raising the mmap
 and trim thresholds keeps those pages mapped, as jemalloc and tcmalloc do by
 default.

@@ -11,13 +11,13 @@ namespace {
 
 constexpr size_t kAlign = 64;
 
-size_t aligned_bytes(int64_t floats) {
-  const size_t bytes = static_cast<size_t>(floats) * sizeof(float);
-  return (bytes + kAlign - 1) / kAlign * kAlign;
-}
+size_t round_up(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 
+size_t aligned_bytes(int64_t floats) { return round_up(static_cast<size_t>(floats) * sizeof(float)); }
+
+// aligned_alloc wants a multiple of the alignment (and not 0).
 void* allocate(size_t bytes) {
-  void* p = std::aligned_alloc(kAlign, bytes < kAlign ? kAlign : bytes);
+  void* p = std::aligned_alloc(kAlign, bytes < kAlign ? kAlign : round_up(bytes));
   if (!p) throw std::bad_alloc();
   return p;
 }
@@ -35,9 +35,8 @@ void* KeptBuffer::at_least(size_t bytes) {
     std::free(p_);
     p_ = nullptr;
     bytes_ = 0;
-    const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
-    p_ = allocate(rounded);
-    bytes_ = rounded;
+    p_ = allocate(bytes);
+    bytes_ = round_up(bytes);
   }
   return p_;
 }

@@ -5,7 +5,7 @@
 // from mmap, and the kernel then pays a page fault (and the zeroing of a 4 KB
 // page) on first touch of each page, every call. For the recurrent kernels of
 // one lstm_classifier training step that was 1,300-1,900 faults and 2-8 ms of
-// a 20 ms step (benchmarks/RESULTS.md, "Persistent workspace"). Keeping the
+// a 20 ms step (benchmarks/RESULTS.md, "Persistent workspace and heap"). Keeping the
 // region makes every call after the first fault-free.
 //
 // The region belongs to the calling thread (thread_local), so concurrent calls

@@ -54,8 +54,16 @@ def _fused_update(optimizer, gradient, variable, learning_rate) -> bool:
     return True
 
 
+class _FusedUpdate:
+    """The Adam update of FusedAdam / FusedAdamW: the fused op where it applies."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        if not _fused_update(self, gradient, variable, learning_rate):
+            super().update_step(gradient, variable, learning_rate)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class FusedAdam(keras.optimizers.Adam):
+class FusedAdam(_FusedUpdate, keras.optimizers.Adam):
     """``keras.optimizers.Adam`` with one fused update op per variable on TensorFlow.
 
     Same arguments, state, results and saved form as Keras' Adam (see the
@@ -68,13 +76,9 @@ class FusedAdam(keras.optimizers.Adam):
     ```
     """
 
-    def update_step(self, gradient, variable, learning_rate):
-        if not _fused_update(self, gradient, variable, learning_rate):
-            super().update_step(gradient, variable, learning_rate)
-
 
 @keras.saving.register_keras_serializable(package="zoo")
-class FusedAdamW(keras.optimizers.AdamW):
+class FusedAdamW(_FusedUpdate, keras.optimizers.AdamW):
     """``keras.optimizers.AdamW`` with one fused update op per variable on TensorFlow.
 
     The decoupled weight decay is Keras' (applied by the base optimizer before
@@ -87,10 +91,6 @@ class FusedAdamW(keras.optimizers.AdamW):
                   loss="mse")
     ```
     """
-
-    def update_step(self, gradient, variable, learning_rate):
-        if not _fused_update(self, gradient, variable, learning_rate):
-            super().update_step(gradient, variable, learning_rate)
 
 
 # The names zoo.finetune(optimizer=...) resolves to the fused classes. Its
