@@ -10,8 +10,12 @@
 
 Each backend runs in its own child process (a process has one Keras backend);
 inside a child the variants are interleaved, and the children alternate
-(jax, tf, jax, tf, ...). A step time is one ``fit`` epoch over STEPS batches
-divided by STEPS, median over the repeats of all rounds.
+(jax, tf, jax, tf, ...). Each repeat times two ``fit`` epochs, one of SHORT
+and one of LONG batches: the step time is their difference over LONG - SHORT
+steps (what each further step of an epoch costs), and "fixed" what one ``fit``
+call costs beyond its steps (data adapter, iterator, callbacks), which a
+20-step epoch would otherwise spread over its steps. Medians over the repeats
+of all rounds.
 
 Run:  python benchmarks/bench_jax.py [--quick] [--rounds 2] [--models a,b] [--out t.md]
 """
@@ -33,7 +37,7 @@ MODELS = {
     "lenet": (dict(input_shape=(32, 32, 1), num_classes=10), 64),
 }
 VARIANTS = {"jax": ("native", "ffi", "stock"), "tf": ("native", "stock")}
-STEPS = 20
+SHORT, LONG = 20, 120
 
 
 def child(backend, names, repeats):
@@ -48,7 +52,7 @@ def child(backend, names, repeats):
     out = {}
     for name in names:
         kw, batch = MODELS[name]
-        n = batch * STEPS
+        n = batch * LONG
         models = {}
         for variant in VARIANTS[backend]:
             os.environ["ZOO_JAX_PATH"] = "ffi" if variant == "ffi" else "auto"
@@ -68,15 +72,24 @@ def child(backend, names, repeats):
                 y = x if y is None else y
             model.set_weights(weights)
             model.compile(optimizer="adam", loss=loss)
-            model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)  # compile
+            model.fit(x[:batch * SHORT], y[:batch * SHORT], batch_size=batch, epochs=1,
+                      verbose=0, shuffle=False)  # compile
             models[variant] = model
         os.environ["ZOO_JAX_PATH"] = "auto"
-        times = {v: [] for v in models}
+
+        def epoch(model, steps):
+            t0 = time.perf_counter()
+            model.fit(x[:batch * steps], y[:batch * steps], batch_size=batch, epochs=1,
+                      verbose=0, shuffle=False)
+            return time.perf_counter() - t0
+
+        times = {v: {"step": [], "fixed": []} for v in models}
         for _ in range(repeats):
             for variant, model in models.items():
-                t0 = time.perf_counter()
-                model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-                times[variant].append((time.perf_counter() - t0) / STEPS)
+                short, long_ = epoch(model, SHORT), epoch(model, LONG)
+                step = (long_ - short) / (LONG - SHORT)
+                times[variant]["step"].append(step)
+                times[variant]["fixed"].append(short - SHORT * step)
         out[name] = times
     print("RESULT " + json.dumps(out))
 
@@ -115,16 +128,27 @@ def main():
         for backend in ("jax", "tf"):
             for name, times in run_child(backend, names, args.repeats).items():
                 for variant, ts in times.items():
-                    samples.setdefault(name, {}).setdefault(f"{backend} {variant}", []).extend(ts)
+                    for what, values in ts.items():
+                        key = (f"{backend} {variant}", what)
+                        samples.setdefault(name, {}).setdefault(key, []).extend(values)
     cols = ["jax native", "jax ffi", "jax stock", "tf native", "tf stock"]
-    lines = [machine(), "",
+    lines = [machine(), "", f"Per step (the cost of each step after the first {SHORT}), ms:", "",
              "| model | batch | " + " | ".join(cols) + " | jax native / jax stock |",
              "|---|---:|" + "---:|" * len(cols) + "---:|"]
+
+    def med(name, col, what):
+        return statistics.median(samples[name][(col, what)]) * 1e3
+
     for name in names:
-        med = {c: statistics.median(samples[name][c]) * 1e3 for c in cols}
-        speed = med["jax stock"] / med["jax native"]
+        speed = med(name, "jax stock", "step") / med(name, "jax native", "step")
         lines.append(f"| {name} | {MODELS[name][1]} | "
-                     + " | ".join(f"{med[c]:.2f} ms" for c in cols) + f" | {speed:.2f}x |")
+                     + " | ".join(f"{med(name, c, 'step'):.2f}" for c in cols)
+                     + f" | {speed:.2f}x |")
+    lines += ["", "Fixed cost of one `fit` call beyond its steps, ms:", "",
+              "| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(f"{med(name, c, 'fixed'):.1f}" for c in cols)
+                     + " |")
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -127,6 +127,35 @@ ZOO_HD float tanh(float x) {
   return copysign(t, x);  // NaN in: expm1(NaN) is NaN
 }
 
+// tanh(x) as x P(x^2) / Q(x^2), degrees 12/6 in x, fitted here for least
+// maximum relative error on [0, 9] (6.7e-9 in float64; beyond 9 tanh is 1 in
+// float32). One division and ten FMAs against tanh's two polynomials, an exp
+// and a division above: 1.35x faster in the LSTM forward pass. Its float32
+// error is larger, at most 3.3e-7 relative (6 ulp, next to +-1 where P and Q
+// are large), so only the recurrent kernels use it, whose outputs are held to
+// 1e-5 of Keras'; bias_act keeps tanh above. Saturated inputs (|x| >= 8.3,
+// +-inf) give +-1 within 2 ulp, not exactly; the result is clamped to [-1, 1]
+// (P/Q can overshoot by an ulp); NaN passes through every select.
+ZOO_HD float tanh_rational(float x) {
+  x = x > 9.0f ? 9.0f : x;
+  x = x < -9.0f ? -9.0f : x;
+  const float s = x * x;
+  float p = -8.486753780e-14f;
+  p = p * s + 5.277267859e-11f;
+  p = p * s - 2.022399315e-08f;
+  p = p * s + 1.115404302e-05f;
+  p = p * s + 3.103933297e-03f;
+  p = p * s + 1.308398992e-01f;
+  p = p * s + 1.0f;
+  float q = 2.546110481e-04f;
+  q = q * s + 2.449508943e-02f;
+  q = q * s + 4.641731679e-01f;
+  q = q * s + 1.0f;
+  float t = x * p / q;
+  t = t > 1.0f ? 1.0f : t;
+  return t < -1.0f ? -1.0f : t;
+}
+
 // softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow.
 ZOO_HD float softplus(float x) {
   const float a = abs(x);
