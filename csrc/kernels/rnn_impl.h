@@ -98,15 +98,17 @@ inline void masked_output(const float* prev, float* dst, bool zero, int64_t h) {
 // output: a masked step's output is the previous one (unless zeroed), so its
 // gradient carries back. `carry` holds the carried gradient between steps.
 // Returns nothing; writes g (the gradient on this step's new h) for m = 1.
-inline void output_grad_masked(float* __restrict carry, const float* dys, bool zero, int64_t h) {
-  if (zero) {
-    std::memset(carry, 0, static_cast<size_t>(h) * sizeof(float));
-    return;
-  }
-  if (dys) {
+inline void add_output_grad(float* __restrict carry, const float* __restrict dys, int64_t h) {
+  if (!dys) return;
 #pragma omp simd
-    for (int64_t j = 0; j < h; ++j) carry[j] += dys[j];
-  }
+  for (int64_t j = 0; j < h; ++j) carry[j] += dys[j];
+}
+
+inline void output_grad_masked(float* __restrict carry, const float* dys, bool zero, int64_t h) {
+  if (zero)
+    std::memset(carry, 0, static_cast<size_t>(h) * sizeof(float));
+  else
+    add_output_grad(carry, dys, h);
 }
 
 // ----------------------------------------------------------------------------
@@ -141,12 +143,12 @@ inline void lstm_fwd_row(float* __restrict z, const float* __restrict cp,
 template <Act A, Act R>
 inline void lstm_bwd_row(const float* __restrict z, const float* __restrict cp,
                          float* __restrict dh, float* __restrict dc, float* __restrict carry,
-                         const float* __restrict dys, float* __restrict dg, int64_t H,
+                         float* __restrict dg, int64_t H,
                          const ActParams& pa, const ActParams& pr) {
   (void)pr;
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
-    const float gh = dh[j] + carry[j] + (dys ? dys[j] : 0.0f);
+    const float gh = dh[j] + carry[j];
     float tc, dtc;
     const float i = z[j], f = z[H + j], g = z[2 * H + j], o = z[3 * H + j];
     const float di = slope_of_value<R>(i), df = slope_of_value<R>(f);
@@ -164,7 +166,7 @@ inline void lstm_bwd_row(const float* __restrict z, const float* __restrict cp,
   }
 }
 
-template <Act A, Act R>
+template <Act A, Act R, bool Save>
 inline void gru_after_fwd_row(float* __restrict p, const float* __restrict s,
                               const float* __restrict hp, float* __restrict hn, float* dst,
                               float* __restrict inner, int64_t H, const ActParams& pa,
@@ -179,7 +181,7 @@ inline void gru_after_fwd_row(float* __restrict p, const float* __restrict s,
     const float h = z * hp[j] + (1.0f - z) * hh;
     hn[j] = h;
     dst[j] = h;
-    if (inner) {  // training: keep z, r, hh and the recurrent h-part for backward
+    if constexpr (Save) {  // training: keep z, r, hh and the recurrent h-part for backward
       p[j] = z;
       p[H + j] = r;
       p[2 * H + j] = hh;
@@ -191,12 +193,12 @@ inline void gru_after_fwd_row(float* __restrict p, const float* __restrict s,
 template <Act A, Act R>
 inline void gru_after_bwd_row(const float* __restrict p, const float* __restrict inner,
                               const float* __restrict hp, float* __restrict dh,
-                              float* __restrict carry, const float* __restrict dys,
-                              float* __restrict dg, float* __restrict dg2, int64_t H,
+                              float* __restrict carry, float* __restrict dg,
+                              float* __restrict dg2, int64_t H,
                               const ActParams& pa, const ActParams& pr) {
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
-    const float gh = dh[j] + carry[j] + (dys ? dys[j] : 0.0f);
+    const float gh = dh[j] + carry[j];
     const float z = p[j], r = p[H + j], hh = p[2 * H + j], inh = inner[j];
     const float dz = slope_of_value<R>(z), dr = slope_of_value<R>(r), dhh = slope_of_value<A>(hh);
     const float dzp = gh * (hp[j] - hh) * dz;
@@ -244,11 +246,11 @@ inline void gru_before_fwd_row(float* __restrict p, const float* __restrict hp,
 template <Act A, Act R>
 inline void gru_before_bwd_row1(const float* __restrict p, const float* __restrict hp,
                                 float* __restrict dh, float* __restrict carry,
-                                const float* __restrict dys, float* __restrict dg, int64_t H,
+                                float* __restrict dg, int64_t H,
                                 const ActParams& pa, const ActParams& pr) {
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
-    const float gh = dh[j] + carry[j] + (dys ? dys[j] : 0.0f);
+    const float gh = dh[j] + carry[j];
     const float z = p[j], hh = p[2 * H + j];
     dg[j] = gh * (hp[j] - hh) * slope_of_value<R>(z);
     dg[2 * H + j] = gh * (1.0f - z) * slope_of_value<A>(hh);
@@ -343,10 +345,12 @@ void forward_rows_t(const RnnForward& f, const RnnPlan& pl, int64_t b0, int64_t 
         lstm_fwd_row<A, R, true>(prow, cp + r * H, cn + r * H, hn + r * H, dst, H, c.act, c.rec_act);
       } else if (lstm) {
         lstm_fwd_row<A, R, false>(prow, cp + r * H, cn + r * H, hn + r * H, dst, H, c.act, c.rec_act);
+      } else if (after && train) {
+        gru_after_fwd_row<A, R, true>(prow, tmp + r * GH, hp + r * H, hn + r * H, dst,
+                                      pl.extra + k.own(r, t) * H, H, c.act, c.rec_act);
       } else if (after) {
-        gru_after_fwd_row<A, R>(prow, tmp + r * GH, hp + r * H, hn + r * H, dst,
-                                train ? pl.extra + k.own(r, t) * H : nullptr, H, c.act,
-                                c.rec_act);
+        gru_after_fwd_row<A, R, false>(prow, tmp + r * GH, hp + r * H, hn + r * H, dst, nullptr,
+                                       H, c.act, c.rec_act);
       } else {
         gru_before_fwd_row<A, R>(prow, hp + r * H, hn + r * H, dst, H, c.act, c.rec_act);
       }
@@ -393,15 +397,19 @@ void backward_rows_t(const RnnBackward& a, const RnnPlan& pl, int64_t b0, int64_
         continue;
       }
       const float* prow = pt + r * GH;
+      // This step's output gradient joins the carried one first: the row
+      // passes then read no pointer that may be null (a select on one would
+      // vectorise to masked loads, which fault-assist on every null access).
+      add_output_grad(carry + r * H, dys, H);
       if (lstm) {
-        lstm_bwd_row<A, R>(prow, ext + r * H, dh + r * H, dc + r * H, carry + r * H, dys, dgr, H,
+        lstm_bwd_row<A, R>(prow, ext + r * H, dh + r * H, dc + r * H, carry + r * H, dgr, H,
                            c.act, c.rec_act);
       } else if (after) {
-        gru_after_bwd_row<A, R>(prow, ext + r * H, hpt + r * H, dh + r * H, carry + r * H, dys,
-                                dgr, dg2t + r * GH, H, c.act, c.rec_act);
+        gru_after_bwd_row<A, R>(prow, ext + r * H, hpt + r * H, dh + r * H, carry + r * H, dgr,
+                                dg2t + r * GH, H, c.act, c.rec_act);
       } else {
-        gru_before_bwd_row1<A, R>(prow, hpt + r * H, dh + r * H, carry + r * H, dys, dgr, H,
-                                  c.act, c.rec_act);
+        gru_before_bwd_row1<A, R>(prow, hpt + r * H, dh + r * H, carry + r * H, dgr, H, c.act,
+                                  c.rec_act);
       }
     }
     if (lstm) {
