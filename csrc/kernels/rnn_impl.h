@@ -94,16 +94,16 @@ inline void masked_output(const float* prev, float* dst, bool zero, int64_t h) {
     std::memcpy(dst, prev, static_cast<size_t>(h) * sizeof(float));
 }
 
-// Gradient reaching this step's output, and what passes on to the previous
-// output: a masked step's output is the previous one (unless zeroed), so its
-// gradient carries back. `carry` holds the carried gradient between steps.
-// Returns nothing; writes g (the gradient on this step's new h) for m = 1.
+// carry += this step's output gradient (dys; nullptr: none at this step).
 inline void add_output_grad(float* __restrict carry, const float* __restrict dys, int64_t h) {
   if (!dys) return;
 #pragma omp simd
   for (int64_t j = 0; j < h; ++j) carry[j] += dys[j];
 }
 
+// Gradient reaching this step's output, and what passes on to the previous
+// output: a masked step's output is the previous one (unless zeroed), so its
+// gradient carries back. `carry` holds the carried gradient between steps.
 inline void output_grad_masked(float* __restrict carry, const float* dys, bool zero, int64_t h) {
   if (zero)
     std::memset(carry, 0, static_cast<size_t>(h) * sizeof(float));

@@ -129,7 +129,7 @@ ZOO_HD float tanh(float x) {
 
 // tanh(x) as x P(x^2) / Q(x^2), degrees 12/6 in x, fitted here for least
 // maximum relative error on [0, 9] (6.7e-9 in float64; beyond 9 tanh is 1 in
-// float32). One division and ten FMAs against tanh's two polynomials, an exp
+// float32). One division and nine FMAs against tanh's two polynomials, an exp
 // and a division above: 1.35x faster in the LSTM forward pass. Its float32
 // error is larger, at most 3.3e-7 relative (6 ulp, next to +-1 where P and Q
 // are large), so only the recurrent kernels use it, whose outputs are held to

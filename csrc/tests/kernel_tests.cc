@@ -1016,9 +1016,6 @@ std::vector<Isa> isas_to_test() {
 
 }  // namespace
 
-// The per-thread workspace: aligned, disjoint slices; the region is kept and
-// reused between calls on a thread, each thread has its own, and a request
-// above the kept limit is not kept.
 // The recurrent kernels' tanh (vmath.h): 3.3e-7 relative over the float32
 // line, bounded by 1, odd, and the special values as tanh maps them.
 void test_tanh_rational() {
@@ -1046,6 +1043,9 @@ void test_tanh_rational() {
   expect(std::signbit(zoo::vm::tanh_rational(-0.0f)), "tanh_rational(-0) = -0");
 }
 
+// The per-thread workspace: aligned, disjoint slices; the region is kept and
+// reused between calls on a thread, each thread has its own, and a request
+// above the kept limit is not kept.
 void test_workspace() {
   auto aligned = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; };
   const float* first = nullptr;
