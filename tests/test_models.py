@@ -143,6 +143,10 @@ def test_training_lowers_the_loss(name):
     # Adam's per-variable update ops make tracing a deep CNN's train step several
     # times slower than SGD's; the small models need Adam's speed to beat sampling noise.
     deep = len(model.trainable_weights) > 60
+    if deep and name != "resnet18" and keras.backend.backend() == "jax":
+        # CI time: each deep CNN compiles its own XLA program for a minute of CPU;
+        # resnet18 covers the deep builders on JAX, the TensorFlow run trains them all.
+        pytest.skip("deep CNNs other than resnet18 train on the TensorFlow run only")
     optimizer = keras.optimizers.SGD(0.01) if deep else keras.optimizers.Adam(1e-2)
     # On JAX a jitted step is what users run (its default) and far cheaper than op by op.
     model.compile(optimizer=optimizer, loss=loss, jit_compile=keras.backend.backend() == "jax")

@@ -455,7 +455,11 @@ def test_row_passes_have_no_masked_vector_accesses():
     """The recurrent row passes must not read or write through a pointer that
     may be null under a select: the AVX2 build turns that into vmaskmovps,
     which takes a microcode assist on every vector when the address is null
-    (a last-output layer's backward ran 1.6-1.8x slower; RESULTS.md)."""
+    (a last-output layer's backward ran 1.6-1.8x slower; RESULTS.md). No code
+    in the op library needs vmaskmov (AVX2 loop tails run scalar), so the
+    whole library is checked: installed builds are stripped of the symbols
+    that would name the recurrent loops. Should a kernel ever need a masked
+    access on valid memory, name its function here."""
     import shutil
 
     objdump = shutil.which("objdump")
@@ -463,13 +467,8 @@ def test_row_passes_have_no_masked_vector_accesses():
     path = _native.tf_ops_path()
     if objdump is None or path is None:
         pytest.skip("needs objdump and the built op library")
-    out = subprocess.run([objdump, "-d", "-C", "--no-show-raw-insn", path], capture_output=True,
+    out = subprocess.run([objdump, "-d", "--no-show-raw-insn", path], capture_output=True,
                          text=True, check=True).stdout
-    fn, offenders = "", set()
-    for line in out.splitlines():
-        if line.endswith(">:"):
-            fn = line
-        elif "vmaskmov" in line and "avx2::rnn_detail" in fn:
-            offenders.add(fn.split("<", 1)[-1][:120])
-    assert "avx2::rnn_detail" in out, "no AVX2 recurrent loops found in " + path
-    assert not offenders, sorted(offenders)
+    assert "vfmadd" in out, "no AVX2 code found in " + path
+    masked = [line.strip() for line in out.splitlines() if "vmaskmov" in line]
+    assert not masked, f"{len(masked)} masked vector accesses, e.g. {masked[:3]}"
