@@ -13,6 +13,7 @@ this bound (checked up to T = 500).
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 
@@ -458,10 +459,8 @@ def test_row_passes_have_no_masked_vector_accesses():
     (a last-output layer's backward ran 1.6-1.8x slower; RESULTS.md). No code
     in the op library needs vmaskmov (AVX2 loop tails run scalar), so the
     whole library is checked: installed builds are stripped of the symbols
-    that would name the recurrent loops. Should a kernel ever need a masked
-    access on valid memory, name its function here."""
-    import shutil
-
+    that would name the recurrent loops. A kernel that ever needs a masked
+    access on valid memory must change this check with it."""
     objdump = shutil.which("objdump")
     _native.tf_ops()  # loads it (ZOO_REQUIRE_NATIVE decides whether its absence fails)
     path = _native.tf_ops_path()
