@@ -11,8 +11,9 @@
 //   pc: KC of the K axis  -> (A and B slabs stay in L2/L3 while reused)
 //   ic: MC rows of C      -> pack an MC x KC block of A into MR-tall panels
 //   jr, ir: one MR x NR register tile per microkernel call
-// The epilogue (bias, optional pre-activation copy, activation) runs on each
-// register tile right after its last K slab, while the tile is still in L1.
+// The bias starts the register tile's accumulators; the epilogue (optional
+// pre-activation copy, activation) runs on each register tile right after its
+// last K slab, while the tile is still in L1.
 //
 // Variants: one macro-kernel source (gemm_impl.h) compiled per ISA with its own
 // register tile: AVX-512 8 x 32, AVX2 6 x 16, scalar 4 x 8 (plain C++, the
@@ -73,5 +74,7 @@ const GemmKernels& gemm_kernels_for(Isa isa);
 // Row blocks up to this many rows read a row-major B in place instead of
 // packing it (gemm_impl.h explains why); the task split (gemm.cc) counts on it.
 constexpr int64_t kGemmDirectRows = 128;
+// ... and a row-major A with K up to this is read in place instead of packed.
+constexpr int64_t kGemmDirectDepth = 256;
 
 }  // namespace zoo

@@ -171,31 +171,63 @@ void pack_b(const Gemm& g, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float
 }
 
 // ----------------------------------------------------------------------------
-// Microkernel: the MR x NR tile C(ct) (+)= Apanel @ Bpanel over kc, held in
+// Microkernel: the MR x NR tile C(ct) (+)= [bias +] A @ Bpanel over kc, held in
 // MR * NR / kW accumulators. B rows are ldbp floats apart (NR when packed, ldb
 // when read in place). Only m x n of the tile are stored (edges).
+//
+// A comes packed (DirectA false: a is the MR-tall panel) or, for a small
+// row-major block, read in place (DirectA true: row i of the tile at a + i * lda;
+// rows past m repeat row m - 1, so nothing outside A is read, and their sums
+// are never stored). bias (n values, or nullptr) starts the accumulators: the
+// bias then costs nothing per tile, where a separate pass over the stored tile
+// cost as much as a short-K product itself (the recurrent layers' per-step
+// input projections have K = the feature count, often 1-16).
 
-template <int MR, int NV>
-inline void micro(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldbp,
-                  float* __restrict c, int64_t ldc, int m, int n, bool accumulate) {
+template <int MR, int NV, bool DirectA>
+inline void micro(int64_t kc, const float* __restrict a, int64_t lda, const float* __restrict b,
+                  int64_t ldbp, float* __restrict c, int64_t ldc, int m, int n, bool accumulate,
+                  const float* __restrict bias) {
   constexpr int NR = NV * kW;
   V acc[MR][NV];
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
+  if (bias) {
+    alignas(64) float padded[NR];
+    const float* bs = bias;
+    if (n < NR) {  // edge tile: bias has only n values here
+      // Two loops, not a select: `j < n ? bias[j] : 0` vectorises to a masked
+      // load (tests/test_rnn.py keeps those out of the library).
+      for (int j = 0; j < n; ++j) padded[j] = bias[j];
+      for (int j = n; j < NR; ++j) padded[j] = 0.0f;
+      bs = padded;
+    }
+    V bv[NV];
 #pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) acc[i][j] = vzero();
+    for (int j = 0; j < NV; ++j) bv[j] = vload(bs + j * kW);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[i][j] = bv[j];
+  } else {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[i][j] = vzero();
+  }
 
+  const float* rows[MR];
+  if constexpr (DirectA) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) rows[i] = a + (i < m ? i : m - 1) * lda;
+  }
   for (int64_t p = 0; p < kc; ++p) {
     V bv[NV];
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * kW);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const V av = vbcast(a + i);
+      const V av = DirectA ? vbcast(rows[i] + p) : vbcast(a + p * MR + i);
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);
     }
-    a += MR;
     b += ldbp;
   }
 
@@ -227,21 +259,16 @@ inline void micro(int64_t kc, const float* __restrict a, const float* __restrict
 }
 
 // ----------------------------------------------------------------------------
-// Epilogue on one finished m x n tile of C (in L1): bias, pre-activation copy,
-// activation. Instantiated per activation so the inner loops have no switch.
+// Epilogue on one finished m x n tile of C (in L1; the bias is already in it,
+// from the microkernel): pre-activation copy, activation. Instantiated per
+// activation so the inner loops have no switch.
 
-using EpilogueFn = void (*)(float*, int64_t, int, int, const float*, float*, int64_t,
-                            const ActParams&);
+using EpilogueFn = void (*)(float*, int64_t, int, int, float*, int64_t, const ActParams&);
 
 template <Act K>
-void epilogue_t(float* c, int64_t ldc, int m, int n, const float* __restrict bias,
-                float* z, int64_t ldz, const ActParams& prm) {
+void epilogue_t(float* c, int64_t ldc, int m, int n, float* z, int64_t ldz, const ActParams& prm) {
   for (int i = 0; i < m; ++i) {
     float* __restrict row = c + i * ldc;
-    if (bias) {
-#pragma omp simd
-      for (int j = 0; j < n; ++j) row[j] += bias[j];
-    }
     if (z) std::memcpy(z + i * ldz, row, static_cast<size_t>(n) * sizeof(float));
     if constexpr (K != Act::linear) {
 #pragma omp simd
@@ -251,7 +278,7 @@ void epilogue_t(float* c, int64_t ldc, int m, int n, const float* __restrict bia
 }
 
 inline EpilogueFn pick_epilogue(const Gemm& g) {
-  if (g.act.kind == Act::linear && !g.bias && !g.preact) return nullptr;
+  if (g.act.kind == Act::linear && !g.preact) return nullptr;
   return dispatch_act(g.act.kind, [](auto k) -> EpilogueFn { return &epilogue_t<decltype(k)::value>; });
 }
 
@@ -276,6 +303,10 @@ void block(const Gemm& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   float* bbuf = b_buf.floats(static_cast<size_t>(KC * NC));
   const EpilogueFn epi = pick_epilogue(g);
   const bool direct_b = !g.trans_b && (i1 - i0) <= kGemmDirectRows;
+  // A small row-major A is read in place too (see micro): its MR rows of at
+  // most kGemmDirectDepth floats stay in L1 across the jr loop, and packing it
+  // was a tenth of a recurrent step (re-packed every step for one use per column panel).
+  const bool direct_a = !g.trans_a && (i1 - i0) <= kGemmDirectRows && g.k <= kGemmDirectDepth;
 
   for (int64_t jc = j0; jc < j1; jc += NC) {
     const int64_t nc = std::min(NC, j1 - jc);
@@ -286,7 +317,7 @@ void block(const Gemm& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
       if (!direct_b) pack_b<NR>(g, pc, kc, jc, nc, bbuf);
       for (int64_t ic = i0; ic < i1; ic += MC) {
         const int64_t mc = std::min(MC, i1 - ic);
-        pack_a<MR>(g, ic, mc, pc, kc, abuf);
+        if (!direct_a) pack_a<MR>(g, ic, mc, pc, kc, abuf);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
           const float* bp = bbuf + jr * kc;
@@ -304,10 +335,15 @@ void block(const Gemm& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
             const int m = static_cast<int>(std::min<int64_t>(MR, mc - ir));
             const int64_t row = ic + ir, col = jc + jr;
             float* ct = g.c + row * g.ldc + col;
-            micro<MR, NV>(kc, abuf + ir * kc, bp, ldbp, ct, g.ldc, m, n, !first || g.accumulate);
+            const float* bias = first && g.bias ? g.bias + col : nullptr;
+            if (direct_a)
+              micro<MR, NV, true>(kc, g.a + row * g.lda + pc, g.lda, bp, ldbp, ct, g.ldc, m, n,
+                                  !first || g.accumulate, bias);
+            else
+              micro<MR, NV, false>(kc, abuf + ir * kc, MR, bp, ldbp, ct, g.ldc, m, n,
+                                   !first || g.accumulate, bias);
             if (last && epi)
-              epi(ct, g.ldc, m, n, g.bias ? g.bias + col : nullptr,
-                  g.preact ? g.preact + row * g.ldp + col : nullptr, g.ldp, g.act);
+              epi(ct, g.ldc, m, n, g.preact ? g.preact + row * g.ldp + col : nullptr, g.ldp, g.act);
           }
         }
       }

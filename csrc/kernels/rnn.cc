@@ -66,18 +66,28 @@ void run_chunks(int64_t batch, const Parallel& par, Fn&& fn) {
 
 // Sums over the rows of an (rows x cols) matrix into out (cols), in a fixed
 // order per column (columns split across tasks), so any thread count agrees.
+// Float partial sums over blocks of kSumRows rows, each added into a double:
+// vectors of 8 floats where double accumulators gave 4 and a conversion per
+// element, with no more than kSumRows terms ever rounded together in float.
 void column_sums(const float* m, int64_t rows, int64_t cols, int64_t ld, float* out,
                  const Parallel& par) {
+  constexpr int64_t kSumRows = 64;
   const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(par.num_threads(), cols / 64));
   par.run(tasks, [&](int64_t i) {
-    const int64_t j0 = cols * i / tasks, j1 = cols * (i + 1) / tasks;
-    std::vector<double> acc(static_cast<size_t>(j1 - j0), 0.0);
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* row = m + r * ld + j0;
+    const int64_t j0 = cols * i / tasks, w = cols * (i + 1) / tasks - j0;
+    std::vector<double> acc(static_cast<size_t>(w), 0.0);
+    std::vector<float> part(static_cast<size_t>(w));
+    for (int64_t r0 = 0; r0 < rows; r0 += kSumRows) {
+      std::fill(part.begin(), part.end(), 0.0f);
+      float* __restrict ps = part.data();
+      for (int64_t r = r0; r < std::min(rows, r0 + kSumRows); ++r) {
+        const float* __restrict row = m + r * ld + j0;
 #pragma omp simd
-      for (int64_t j = 0; j < j1 - j0; ++j) acc[j] += row[j];
+        for (int64_t j = 0; j < w; ++j) ps[j] += row[j];
+      }
+      for (int64_t j = 0; j < w; ++j) acc[j] += ps[j];
     }
-    for (int64_t j = j0; j < j1; ++j) out[j] = static_cast<float>(acc[j - j0]);
+    for (int64_t j = 0; j < w; ++j) out[j0 + j] = static_cast<float>(acc[j]);
   });
 }
 
@@ -204,10 +214,14 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
     float* xt = ws[5];
     const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(par.num_threads(), T));
     par.run(tasks, [&](int64_t i) {
+      // A loop, not memcpy: rows are I floats, often 1-16, and a library
+      // call per row cost more than the copy.
       for (int64_t t = T * i / tasks; t < T * (i + 1) / tasks; ++t)
-        for (int64_t b = 0; b < B; ++b)
-          std::memcpy(xt + (t * B + b) * I, a.x + (b * T + t) * I,
-                      static_cast<size_t>(I) * sizeof(float));
+        for (int64_t b = 0; b < B; ++b) {
+          float* __restrict d = xt + (t * B + b) * I;
+          const float* __restrict src = a.x + (b * T + t) * I;
+          for (int64_t j = 0; j < I; ++j) d[j] = src[j];
+        }
     });
     gemm_call(I, GH, BT, xt, I, true, pl.dg, GH, false, a.dkernel, GH, nullptr, par);
   } else if (a.dkernel && I > 0) {

@@ -475,11 +475,11 @@ const GemmCase kGemmCases[] = {{0, 5, 3},    {5, 0, 3},     {5, 3, 0},    {1, 1,
                                {7, 17, 33},  {8, 32, 16},   {9, 33, 17},  {13, 47, 385},
                                {97, 65, 257}, {129, 31, 20}, {130, 1030, 24}, {200, 100, 400}};
 
-// C = act(op(A) @ op(B) + bias), with padded leading dimensions whose padding
-// holds NaN (a kernel reading it would spread NaN) and, in C, a sentinel that
-// must survive.
+// C = act(op(A) @ op(B) [+ C] + bias), with padded leading dimensions whose
+// padding holds NaN (a kernel reading it would spread NaN) and, in C, a
+// sentinel that must survive.
 void check_gemm(const GemmCase& gc, bool ta, bool tb, int pad, bool with_bias, bool with_preact,
-                const ActParams& p, const zoo::Parallel& par, Rng& rng) {
+                bool accumulate, const ActParams& p, const zoo::Parallel& par, Rng& rng) {
   trace();
   const int64_t m = gc.m, n = gc.n, k = gc.k;
   const int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad, ldp = n + 2 * pad;
@@ -497,6 +497,11 @@ void check_gemm(const GemmCase& gc, bool ta, bool tb, int pad, bool with_bias, b
   for (int64_t q = 0; q < k; ++q)
     for (int64_t j = 0; j < n; ++j) B(q, j) = static_cast<float>(rng.uniform(-1, 1));
   for (auto& v : bias) v = static_cast<float>(rng.uniform(-1, 1));
+  std::vector<float> c0(static_cast<size_t>(std::max<int64_t>(1, m * n)), 0.0f);
+  if (accumulate) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = c0[i * n + j] = static_cast<float>(rng.uniform(-1, 1));
+  }
 
   zoo::Gemm g;
   g.m = m;
@@ -510,6 +515,7 @@ void check_gemm(const GemmCase& gc, bool ta, bool tb, int pad, bool with_bias, b
   g.trans_b = tb;
   g.c = c.data();
   g.ldc = ldc;
+  g.accumulate = accumulate;
   g.bias = with_bias ? bias.data() : nullptr;
   g.preact = with_preact ? z.data() : nullptr;
   g.ldp = ldp;
@@ -519,7 +525,8 @@ void check_gemm(const GemmCase& gc, bool ta, bool tb, int pad, bool with_bias, b
   int bad = 0;
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) {
-      double s = with_bias ? bias[j] : 0.0, sa = std::fabs(s);
+      double s = (with_bias ? bias[j] : 0.0) + c0[i * n + j];
+      double sa = std::fabs(with_bias ? bias[j] : 0.0) + std::fabs(c0[i * n + j]);
       for (int64_t q = 0; q < k; ++q) {
         s += static_cast<double>(A(i, q)) * B(q, j);
         sa += std::fabs(static_cast<double>(A(i, q)) * B(q, j));
@@ -575,7 +582,8 @@ void test_gemm_all(const zoo::Parallel& serial, const zoo::Parallel& pool) {
                   std::to_string(gc.k) + (ta ? " A^T" : "") + (tb ? " B^T" : "") + " " +
                   zoo::act_name(p.kind) + " isa " + zoo::isa_name(zoo::active_isa());
       const bool big = gc.m * gc.n * gc.k > 100000;
-      check_gemm(gc, ta, tb, idx % 2 ? 3 : 0, idx % 5 != 1, preact, p, big ? pool : serial, rng);
+      check_gemm(gc, ta, tb, idx % 2 ? 3 : 0, idx % 5 != 1, preact, idx % 3 == 1, p,
+                 big ? pool : serial, rng);
       ++idx;
     }
   }
