@@ -21,4 +21,7 @@ if command -v nvcc >/dev/null; then
   export ZOO_CUBLASLT_INCLUDE_DIR ZOO_REQUIRE_CUDA_BUILD=1
 fi
 export TF_CPP_MIN_LOG_LEVEL=2 ZOO_REQUIRE_NATIVE=1
-exec pytest -p no:cacheprovider --rootdir=. -c pyproject.toml "$@"
+# One worker per core, whole files per worker (module fixtures build once); the
+# long files go first (tests/conftest.py). ZOO_TEST_WORKERS=0 runs in-process.
+exec pytest -p no:cacheprovider --rootdir=. -c pyproject.toml \
+  -n "${ZOO_TEST_WORKERS:-auto}" --dist loadfile "$@"

@@ -19,7 +19,22 @@ def _gpu_visible() -> bool:
     return out.returncode == 0 and "GPU" in out.stdout
 
 
+# The files whose tests take minutes (child pytest on JAX, sanitizer builds, every
+# ImageNet architecture, the JAX op child, the export child), longest first.
+# scripts/test.sh runs the files on several workers (pytest-xdist, one file per
+# worker at a time, handed out in collection order): started first, these
+# overlap the many short files instead of running alone at the end.
+LONG_FILES = ("test_jax_suites.py", "test_sanitizers.py", "test_imagenet.py", "test_jax.py",
+              "test_export.py")
+
+
+def _long_first(item) -> int:
+    name = os.path.basename(str(item.fspath))
+    return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=_long_first)  # stable: each file keeps its own order
     if any("cuda" in item.keywords for item in items) and not _gpu_visible():
         skip = pytest.mark.skip(reason="no CUDA GPU visible (nvidia-smi -L found none)")
         for item in items:
