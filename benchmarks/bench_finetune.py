@@ -1,7 +1,7 @@
 """zoo.finetune against plain Keras: wall time per epoch, same model, data and epochs.
 
 Run:  python benchmarks/bench_finetune.py [--families dense,autoencoder,rnn,lenet,resnet18]
-                                          [--rounds 3] [--out table.md]
+                                          [--rounds 3] [--precision] [--out table.md]
 
 Per family, each round runs these variants one after the other (so load
 from other processes hits them alike), each on a freshly built model with the
@@ -13,6 +13,10 @@ same seed:
   zoo        zoo.finetune(model, (x, y), head_epochs=0, epochs=...) with its defaults
              (precision="auto", steps_per_execution="auto", Keras' Adam)
   zoo-fused  the same with optimizer="fused_adam" (one fused update op per variable)
+
+With --precision the run compares precisions instead (what the "auto" rule of
+zoo.training.precision is set from): zoo.finetune's defaults with
+precision="float32" against precision="bfloat16", on the same models and data.
 
 Both train the same layers: zoo.finetune's "full" phase keeps BatchNorm in
 inference mode, so the stock variants get zoo.unfreeze(model) too. The time of
@@ -99,10 +103,12 @@ def run(variant, family, x, y, lr=1e-3):
     model = factory()
     timer = EpochTimes()
     if variant.startswith("zoo"):
+        precision = {"zoo-float32": "float32", "zoo-bfloat16": "bfloat16"}.get(variant, "auto")
         result = zoo.finetune(model, (x, y), head_epochs=0, epochs=epochs, learning_rate=lr,
                               fine_tune_learning_rate=lr, batch_size=batch, loss=loss,
                               metrics=metrics, verbose=0, callbacks=[timer],
-                              optimizer="fused_adam" if variant == "zoo-fused" else "adam")
+                              optimizer="fused_adam" if variant == "zoo-fused" else "adam",
+                              precision=precision)
         final, settings = result.metrics, result.settings
     else:
         zoo.unfreeze(model)
@@ -119,9 +125,13 @@ def main():
     p.add_argument("--families", default=",".join(FAMILIES))
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--variants", default="stock,stock-sgd,zoo,zoo-fused")
+    p.add_argument("--precision", action="store_true",
+                   help="compare zoo.finetune in float32 and in bfloat16")
     p.add_argument("--out", help="append the markdown table to this file")
     args = p.parse_args()
     assert _native.use_tf_native(), "native op library not loaded"
+    if args.precision:
+        return compare_precisions(args)
     variants = args.variants.split(",")
     lines = [
         f"Machine: {machine()}; ISA {_native.get_isa()}; medians over {args.rounds} "
@@ -162,6 +172,40 @@ def main():
             f"{adam_share} | "
             f"{zoo_set.get('precision')}, spe {zoo_set.get('steps_per_execution')} | "
             f"{show(finals['stock'])} | {show(finals['zoo'])} |")
+        print(lines[-1], flush=True)
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def compare_precisions(args):
+    from zoo.training.precision import has_bf16_hardware
+
+    variants = ("zoo-float32", "zoo-bfloat16")
+    lines = [
+        f"Machine: {machine()}; ISA {_native.get_isa()}; bfloat16 hardware: "
+        f"{has_bf16_hardware()}; medians over {args.rounds} interleaved rounds of each run's "
+        "median epoch (first epoch left out).",
+        "",
+        "| family | batch | steps/epoch | float32 s/epoch | bfloat16 s/epoch | bfloat16 speed-up "
+        "| float32 final | bfloat16 final |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    print("\n".join(lines), flush=True)
+    for family in args.families.split(","):
+        x, y = data(family)
+        times = {v: [] for v in variants}
+        finals = {}
+        for _ in range(args.rounds):
+            for variant in variants:
+                t, finals[variant], _ = run(variant, family, x, y)
+                times[variant].append(t)
+        f32, bf16 = (statistics.median(times[v]) for v in variants)
+        batch = FAMILIES[family][3]
+        show = lambda final: ", ".join(f"{k} {v:.4g}" for k, v in final.items())  # noqa: E731
+        lines.append(f"| {family} | {batch} | {-(-len(x) // batch)} | {f32:.3f} | {bf16:.3f} | "
+                     f"{f32 / bf16:.2f}x | {show(finals[variants[0]])} | "
+                     f"{show(finals[variants[1]])} |")
         print(lines[-1], flush=True)
     if args.out:
         with open(args.out, "a") as f:

@@ -336,6 +336,49 @@ def check_required():
         _native._state.update(saved)
 
 
+@guarded("platform")
+def check_platform():
+    # The dispatch on a GPU, simulated: JAX's default platform is made to read
+    # "gpu" (the arrays stay on the CPU, so what runs shows which path was taken).
+    import importlib
+
+    import zoo.ops._jax as zjax
+    from zoo.ops._activations import Activation
+
+    # zoo.ops re-exports the functions under the modules' names
+    bias_act_mod, dense_mod, rnn_mod = (importlib.import_module(f"zoo.ops.{m}")
+                                        for m in ("bias_act", "dense", "rnn"))
+
+    saved_platform, saved_cuda = zjax.default_platform, _native.jax_ops_cuda
+    relu = Activation("relu")
+    try:
+        zjax.default_platform = lambda: "gpu"
+        for cuda in (False, True):
+            _native.jax_ops_cuda = lambda cuda=cuda: cuda
+            tag = "with" if cuda else "without"
+            record("platform", f"gpu {tag} CUDA handlers: bias_act kernel {cuda}",
+                   bias_act_mod.jax_prefers_kernel(relu) is cuda)
+            got = dense_mod.jax_choose_path((8, 16), (16, 4), "float32", relu)
+            record("platform", f"gpu {tag} CUDA handlers: dense path", got == (
+                "gemm" if cuda else "matmul"), got)
+            reason = rnn_mod.native_unavailable("tanh", "sigmoid", "float32")
+            record("platform", f"gpu {tag} CUDA handlers: recurrent layers left to Keras",
+                   reason is not None and "CPU only" in reason, reason)
+        _native.jax_ops_cuda = lambda: False
+        layer = zoo.layers.GRU(8)
+        x = rand((4, 5, 3))
+        layer(x)
+        text = hlo(lambda x: layer(x), x)
+        record("platform", "gpu: a GRU lowers to Keras' loop, no zoo custom call",
+               "ZooRnn" not in text and "ZooDense" not in text, text[:200])
+    finally:
+        zjax.default_platform, _native.jax_ops_cuda = saved_platform, saved_cuda
+    record("platform", "cpu: the recurrent kernels are available",
+           rnn_mod.native_unavailable("tanh", "sigmoid", "float32") is None)
+    record("platform", "this build's CUDA handlers as reported",
+           _native.jax_ops_cuda() == hasattr(_native.jax_ops(), "ZooBiasActFwdCuda"))
+
+
 def main():
     if keras.backend.backend() != "jax":
         print(json.dumps({"setup": [{"case": "backend", "ok": False,
@@ -343,7 +386,7 @@ def main():
         return 1
     _native.jax_ops()  # raises under ZOO_REQUIRE_NATIVE when the library is missing
     for check in (check_bias_act, check_dense, check_errors, check_rnn, check_fit,
-                  check_required):
+                  check_required, check_platform):
         check()
     json.dump(RESULTS, sys.stdout)
     return 0

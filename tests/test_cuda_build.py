@@ -1,9 +1,11 @@
 """The CUDA build compiles, on machines with nvcc but no GPU (CI here).
 
 Configures the project with ZOO_WITH_CUDA=ON into a temporary folder, builds only
-zoo_cuda and the pybind module for one architecture (ZOO_CUDA_ARCHS=90, to keep
-the check short), and imports the result to check that the CUDA half reports
-itself without a GPU. What the kernels compute is tested in test_cuda.py, on a GPU.
+zoo_cuda, the pybind module and (with jax installed) the JAX FFI library for one
+architecture (ZOO_CUDA_ARCHS=90, to keep the check short), and loads the results
+to check that the CUDA half reports itself without a GPU and the CPU half still
+works. What the kernels compute is tested in test_cuda.py and test_jax_cuda.py,
+on a GPU.
 """
 
 import json
@@ -13,9 +15,12 @@ import subprocess
 import sys
 import time
 
+import importlib.util
+
 import pytest
 
 pytestmark = pytest.mark.slow
+HAVE_JAX = importlib.util.find_spec("jax") is not None
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,6 +52,7 @@ def cuda_build(tmp_path_factory):
     cfg = [
         "cmake", "-S", ROOT, "-B", str(build),
         "-DZOO_WITH_CUDA=ON", "-DZOO_WITH_TF=OFF", "-DZOO_CUDA_ARCHS=90",
+        f"-DZOO_WITH_JAX={'ON' if HAVE_JAX else 'OFF'}",
         f"-DPython_EXECUTABLE={sys.executable}",
         f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
     ]
@@ -60,7 +66,8 @@ def cuda_build(tmp_path_factory):
                       "ZOO_CUBLASLT_INCLUDE_DIR)")
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     jobs = str(min(2, os.cpu_count() or 1))
-    out = _run(["cmake", "--build", str(build), "--target", "zoo_cuda", "_C", "-j", jobs],
+    targets = ["zoo_cuda", "_C"] + (["zoo_jax_ffi"] if HAVE_JAX else [])
+    out = _run(["cmake", "--build", str(build), "--target", *targets, "-j", jobs],
                timeout=1500)
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-4000:]
     print(f"\nCUDA configure + build: {time.monotonic() - t0:.0f} s")
@@ -106,3 +113,40 @@ print(json.dumps({"info": info, "dev": dev, "err": err, "cuda_build": _C.cuda.bu
     for fn in ("bias_act", "bias_act_backward", "dense", "dense_backward", "device_info",
                "build_info", "CudaError"):
         assert fn in r["fns"]
+
+
+def test_jax_library_has_cuda_handlers(cuda_build):
+    # The CUDA build of the JAX FFI library holds a CUDA twin of each bias_act
+    # and dense handler; zoo/_native.py registers them for platform "CUDA"
+    # beside the CPU ones. Without a GPU the CPU handlers must still run.
+    if not HAVE_JAX:
+        _skip_or_fail("jax is not installed (it is in the test extra)")
+    lib = os.path.join(cuda_build, "_zoo_jax_ffi.so")
+    assert os.path.exists(lib), os.listdir(cuda_build)
+    code = f"""
+import ctypes, json, jax, jax.numpy as jnp, numpy as np
+from zoo import _native
+lib = ctypes.CDLL({lib!r})
+cuda = [n for n in _native.JAX_CUDA_TARGETS if hasattr(lib, n + "Cuda")]
+for n in _native.JAX_CUDA_TARGETS:
+    jax.ffi.register_ffi_target("Check" + n, jax.ffi.pycapsule(getattr(lib, n)), platform="cpu")
+    jax.ffi.register_ffi_target("Check" + n, jax.ffi.pycapsule(getattr(lib, n + "Cuda")),
+                                platform="CUDA")
+attrs = dict(activation="relu", alpha=np.float32(np.nan), max_value=np.float32(0),
+             threshold=np.float32(0))
+x = jnp.array([[-1.0, 2.0]], jnp.float32)
+w = jnp.array([[1.0, 0.0], [0.0, 1.0]], jnp.float32)
+b = jnp.array([0.5, 1.0], jnp.float32)
+f = lambda x, w, b: jax.ffi.ffi_call(
+    "CheckZooDenseFwd", (jax.ShapeDtypeStruct((1, 2), jnp.float32),
+                         jax.ShapeDtypeStruct((0,), jnp.float32)))(x, w, b, **attrs)[0]
+print(json.dumps({{"cuda": cuda, "rnn_cuda": hasattr(lib, "ZooRnnFwdCuda"),
+                  "y": jax.jit(f)(x, w, b).tolist()}}))
+"""
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    out = _run([sys.executable, "-c", code], cwd=cuda_build, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-4000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["cuda"] == ["ZooBiasActFwd", "ZooBiasActBwd", "ZooDenseFwd", "ZooDenseBwd"]
+    assert r["rnn_cuda"] is False
+    assert r["y"] == [[0.0, 3.0]]  # relu([-1 + 0.5, 2 + 1])

@@ -20,7 +20,7 @@ import sys
 import pytest
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jax_child.py")
-GROUPS = ["bias_act", "dense", "errors", "rnn", "fit", "required"]
+GROUPS = ["bias_act", "dense", "errors", "rnn", "fit", "required", "platform"]
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                                 reason="jax is not installed (pip install keras-zoo[jax])")

@@ -28,6 +28,9 @@ _JAX_LIB_NAME = "_zoo_jax_ffi.so"
 # targets of the same names (what a jitted program's HLO shows).
 JAX_TARGETS = ("ZooBiasActFwd", "ZooBiasActBwd", "ZooDenseFwd", "ZooDenseBwd",
                "ZooRnnFwd", "ZooRnnBwd")
+# The targets a CUDA build also implements for the GPU (csrc/jax/cuda_ffi.cc,
+# exported with a "Cuda" suffix); the recurrent kernels are CPU-only.
+JAX_CUDA_TARGETS = ("ZooBiasActFwd", "ZooBiasActBwd", "ZooDenseFwd", "ZooDenseBwd")
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
@@ -146,6 +149,11 @@ def _load_jax_ops():
             for name in JAX_TARGETS:
                 jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)),
                                             platform="cpu")
+            # A build with ZOO_WITH_CUDA also holds the CUDA handlers, registered
+            # under the same target names: XLA picks the one for the device.
+            for name in JAX_CUDA_TARGETS if hasattr(lib, JAX_CUDA_TARGETS[0] + "Cuda") else ():
+                jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name + "Cuda")),
+                                            platform="CUDA")
             _state["jax_path"] = str(path)
             _malloc.apply()
             break
@@ -181,6 +189,13 @@ def jax_ops_error() -> str | None:
 
 def jax_ops_path() -> str | None:
     return _state.get("jax_path")  # type: ignore[return-value]
+
+
+def jax_ops_cuda() -> bool:
+    """Whether the loaded JAX library holds the CUDA handlers (a ZOO_WITH_CUDA build)."""
+    with _lock:
+        lib = _load_jax_ops()
+    return lib is not None and hasattr(lib, JAX_CUDA_TARGETS[0] + "Cuda")
 
 
 def use_jax_native() -> bool:
@@ -282,4 +297,7 @@ def _jax_status() -> str:
     if importlib.util.find_spec("jax") is None:
         return "jax not installed"
     err = jax_ops_error()
-    return f"loaded from {jax_ops_path()}" if err is None else f"not loaded: {err}"
+    if err is not None:
+        return f"not loaded: {err}"
+    cuda = "CPU and CUDA handlers" if jax_ops_cuda() else "CPU handlers"
+    return f"loaded from {jax_ops_path()} ({cuda})"

@@ -50,6 +50,22 @@ def _jax():
     return jax
 
 
+def default_platform() -> str:
+    """JAX's default backend ("cpu", "gpu", "tpu"): where Keras puts the arrays
+    and so which platform's handlers an ffi_call in a jitted step lowers to."""
+    return _jax().default_backend()
+
+
+def has_handlers(recurrent: bool = False) -> bool:
+    """Whether the FFI library implements the op for JAX's default platform:
+    the CPU always; a GPU for bias_act and dense when the library was built
+    with CUDA (csrc/jax/cuda_ffi.cc); the recurrent kernels on the CPU only."""
+    platform = default_platform()
+    if platform == "cpu":
+        return True
+    return platform == "gpu" and not recurrent and _native.jax_ops_cuda()
+
+
 def _act_attrs(act: Activation) -> dict:
     return {
         "activation": act.name,

@@ -107,10 +107,12 @@ def _bias_act(x, bias, act: Activation):
 # (benchmarks/RESULTS.md, "Backends: JAX"), XLA was as fast as the kernel or
 # faster for every activation and shape but a few small ones, within noise:
 # so by default bias+activation is left to XLA on JAX, as relu after a
-# convolution is left to TensorFlow's remapper on TF.
+# convolution is left to TensorFlow's remapper on TF. On a GPU the same holds
+# until measured there (the CUDA handlers run under ZOO_JAX_PATH=ffi).
 def jax_prefers_kernel(act: Activation) -> bool:
-    """The JAX dispatch rule for bias+activation: XLA, unless ``ZOO_JAX_PATH=ffi``."""
-    return _jax.forced_path() == "ffi"
+    """The JAX dispatch rule for bias+activation: XLA, unless ``ZOO_JAX_PATH=ffi``
+    and the library has handlers for JAX's default platform."""
+    return _jax.forced_path() == "ffi" and _jax.has_handlers()
 
 
 # TensorFlow's graph optimizer (grappler's remapper, with oneDNN on the CPU)

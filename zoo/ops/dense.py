@@ -246,12 +246,13 @@ def _dense(x, kernel, bias, act: Activation, training=None):
 # zoo's GEMM custom call for a training step at most of the shapes measured
 # (128x784x256 relu: 6.7 ms FFI against 4.2 ms XLA), and the few wins were
 # within the noise of a shared machine. So dense is XLA's on JAX unless
-# ZOO_JAX_PATH=ffi asks for the kernel.
+# ZOO_JAX_PATH=ffi asks for the kernel (on a GPU: cuBLASLt with its fused
+# epilogues, csrc/cuda/dense.h, when the library was built with CUDA).
 def jax_choose_path(x_shape, kernel_shape, dtype, activation=None) -> str:
     """``"gemm"`` (the FFI kernel) or ``"matmul"`` (XLA) for :func:`dense` on JAX."""
     if keras.backend.standardize_dtype(dtype) != "float32":
         return "matmul"
-    return "gemm" if _jax.forced_path() == "ffi" else "matmul"
+    return "gemm" if _jax.forced_path() == "ffi" and _jax.has_handlers() else "matmul"
 
 
 def uses_gemm(x_shape, kernel_shape, dtype="float32") -> bool:

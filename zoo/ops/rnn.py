@@ -58,6 +58,11 @@ def native_unavailable(activation, recurrent_activation, dtype) -> str | None:
     elif backend == "jax":
         if _native.jax_ops() is None:
             return f"the JAX FFI library is not loaded ({_native.jax_ops_error()})"
+        import zoo.ops._jax as _jax
+
+        if not _jax.has_handlers(recurrent=True):
+            return (f"JAX's default device is a {_jax.default_platform().upper()}; the fused "
+                    "recurrent kernels run on the CPU only")
     else:
         return f"the Keras backend is {backend}; zoo's native kernels run on TensorFlow and JAX"
     dtype = keras.backend.standardize_dtype(dtype)
