@@ -64,30 +64,15 @@ void run_chunks(int64_t batch, const Parallel& par, Fn&& fn) {
   par.run(chunks, [&](int64_t i) { fn(batch * i / chunks, batch * (i + 1) / chunks); });
 }
 
-// Sums over the rows of an (rows x cols) matrix into out (cols), in a fixed
-// order per column (columns split across tasks), so any thread count agrees.
-// Float partial sums over blocks of kSumRows rows, each added into a double:
-// vectors of 8 floats where double accumulators gave 4 and a conversion per
-// element, with no more than kSumRows terms ever rounded together in float.
-void column_sums(const float* m, int64_t rows, int64_t cols, int64_t ld, float* out,
-                 const Parallel& par) {
-  constexpr int64_t kSumRows = 64;
+// Sums over the rows of an (rows x cols) matrix into out (cols), columns split
+// across tasks; each column's order of additions is fixed (rnn_impl.h), so any
+// thread count and any ISA agree.
+void column_sums(const RnnKernels& kr, const float* m, int64_t rows, int64_t cols, int64_t ld,
+                 float* out, const Parallel& par) {
   const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(par.num_threads(), cols / 64));
   par.run(tasks, [&](int64_t i) {
-    const int64_t j0 = cols * i / tasks, w = cols * (i + 1) / tasks - j0;
-    std::vector<double> acc(static_cast<size_t>(w), 0.0);
-    std::vector<float> part(static_cast<size_t>(w));
-    for (int64_t r0 = 0; r0 < rows; r0 += kSumRows) {
-      std::fill(part.begin(), part.end(), 0.0f);
-      float* __restrict ps = part.data();
-      for (int64_t r = r0; r < std::min(rows, r0 + kSumRows); ++r) {
-        const float* __restrict row = m + r * ld + j0;
-#pragma omp simd
-        for (int64_t j = 0; j < w; ++j) ps[j] += row[j];
-      }
-      for (int64_t j = 0; j < w; ++j) acc[j] += ps[j];
-    }
-    for (int64_t j = 0; j < w; ++j) out[j0 + j] = static_cast<float>(acc[j]);
+    const int64_t j0 = cols * i / tasks, j1 = cols * (i + 1) / tasks;
+    kr.column_sums(m + j0, rows, j1 - j0, ld, out + j0);
   });
 }
 
@@ -238,8 +223,8 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
     }
   }
   if (a.dbias) {
-    column_sums(pl.dg, BT, GH, GH, a.dbias, par);
-    if (after) column_sums(pl.dg2, BT, GH, GH, a.dbias + GH, par);
+    column_sums(kr, pl.dg, BT, GH, GH, a.dbias, par);
+    if (after) column_sums(kr, pl.dg2, BT, GH, GH, a.dbias + GH, par);
   }
 }
 

@@ -131,6 +131,8 @@ struct RnnKernels {
   // Rows [b0, b1) of the batch, all T steps. May call gemm() with Serial.
   void (*forward_rows)(const RnnForward&, const RnnPlan&, int64_t b0, int64_t b1);
   void (*backward_rows)(const RnnBackward&, const RnnPlan&, int64_t b0, int64_t b1);
+  // out[j] = sum over rows r of m[r * ld + j], j < cols (the bias gradients).
+  void (*column_sums)(const float* m, int64_t rows, int64_t cols, int64_t ld, float* out);
 };
 
 namespace scalar { extern const RnnKernels rnn_kernels; }

@@ -3,5 +3,6 @@
 #include "rnn_impl.h"
 
 namespace zoo::avx512 {
-const RnnKernels rnn_kernels = {rnn_detail::forward_rows, rnn_detail::backward_rows};
+const RnnKernels rnn_kernels = {rnn_detail::forward_rows, rnn_detail::backward_rows,
+                                  rnn_detail::column_sums};
 }  // namespace zoo::avx512

@@ -9,6 +9,7 @@
 // carry no per-element selects.
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 
 #include "activation.h"
@@ -84,6 +85,88 @@ inline void step_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t l
   g.accumulate = accumulate;
   g.bias = bias;
   gemm(g, Serial());
+}
+
+// Column sums of an (rows x cols) matrix: per column, float partial sums over
+// blocks of kSumRows rows, each added into a double (no more than kSumRows
+// terms rounded together in float). Strips of kSumStrip columns keep a strip's
+// partial sums in a few vector registers while the rows stream past. Each
+// column adds its rows in order, whatever the vector width: every ISA agrees.
+inline void column_sums(const float* m, int64_t rows, int64_t cols, int64_t ld, float* out) {
+  constexpr int64_t kSumRows = 64, kSumStrip = 64;
+  for (int64_t j0 = 0; j0 < cols; j0 += kSumStrip) {
+    const int64_t w = std::min(kSumStrip, cols - j0);
+    double acc[kSumStrip] = {};
+    for (int64_t r0 = 0; r0 < rows; r0 += kSumRows) {
+      float part[kSumStrip] = {};
+      const int64_t r1 = std::min(rows, r0 + kSumRows);
+      if (w == kSumStrip) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* __restrict row = m + r * ld + j0;
+#pragma omp simd
+          for (int64_t j = 0; j < kSumStrip; ++j) part[j] += row[j];
+        }
+      } else {
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* __restrict row = m + r * ld + j0;
+#pragma omp simd
+          for (int64_t j = 0; j < w; ++j) part[j] += row[j];
+        }
+      }
+      for (int64_t j = 0; j < w; ++j) acc[j] += part[j];
+    }
+    for (int64_t j = 0; j < w; ++j) out[j0 + j] = static_cast<float>(acc[j]);
+  }
+}
+
+// Inputs narrower than this take narrow_dx for the input gradient: the GEMM
+// pads its N axis (here the input width) to the register tile's 16 or 32
+// columns, so at 4 inputs it computed 4-8x the useful products.
+constexpr int64_t kNarrowInput = 8;
+
+// dx (n x I, ldx) = dG (n x GH) @ W^T with W the layer's kernel (I x GH,
+// row-major): I dot products of length GH per row. Rows in pairs and inputs
+// in fours give eight independent sums, enough to hide the FMA latency.
+inline void narrow_dx(int64_t n, int64_t I, int64_t GH, const float* dg, const float* w,
+                      float* dx, int64_t ldx) {
+  int64_t r = 0;
+  for (; r + 2 <= n; r += 2) {
+    const float* __restrict g0 = dg + r * GH;
+    const float* __restrict g1 = g0 + GH;
+    for (int64_t i = 0; i < I; i += 4) {
+      const float* __restrict w0 = w + i * GH;
+      const float* __restrict w1 = i + 1 < I ? w0 + GH : w0;
+      const float* __restrict w2 = i + 2 < I ? w0 + 2 * GH : w0;
+      const float* __restrict w3 = i + 3 < I ? w0 + 3 * GH : w0;
+      float a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3, b0, b1, b2, b3)
+      for (int64_t p = 0; p < GH; ++p) {
+        a0 += g0[p] * w0[p];
+        a1 += g0[p] * w1[p];
+        a2 += g0[p] * w2[p];
+        a3 += g0[p] * w3[p];
+        b0 += g1[p] * w0[p];
+        b1 += g1[p] * w1[p];
+        b2 += g1[p] * w2[p];
+        b3 += g1[p] * w3[p];
+      }
+      const float ra[4] = {a0, a1, a2, a3}, rb[4] = {b0, b1, b2, b3};
+      for (int64_t q = 0; q < 4 && i + q < I; ++q) {
+        dx[r * ldx + i + q] = ra[q];
+        dx[(r + 1) * ldx + i + q] = rb[q];
+      }
+    }
+  }
+  for (; r < n; ++r) {
+    const float* __restrict g0 = dg + r * GH;
+    for (int64_t i = 0; i < I; ++i) {
+      const float* __restrict w0 = w + i * GH;
+      float a0 = 0;
+#pragma omp simd reduction(+ : a0)
+      for (int64_t p = 0; p < GH; ++p) a0 += g0[p] * w0[p];
+      dx[r * ldx + i] = a0;
+    }
+  }
 }
 
 // The output at a masked step: the previous output, or zero.
@@ -428,7 +511,12 @@ void backward_rows_t(const RnnBackward& a, const RnnPlan& pl, int64_t b0, int64_
     }
     // dx_t = dG_t W^T for this step's rows while dG_t is in cache (rows of a
     // fixed t are T * I apart in the batch-major dx).
-    if (a.dx && I > 0) step_gemm(n, I, GH, dgt, GH, pl.wt, I, a.dx + k.user(0, t) * I, T * I, false);
+    if (a.dx && I > 0) {
+      if (I < kNarrowInput)
+        narrow_dx(n, I, GH, dgt, a.kernel, a.dx + k.user(0, t) * I, T * I);
+      else
+        step_gemm(n, I, GH, dgt, GH, pl.wt, I, a.dx + k.user(0, t) * I, T * I, false);
+    }
   }
   if (a.dh0) std::memcpy(a.dh0 + b0 * H, dh, static_cast<size_t>(n * H) * sizeof(float));
   if (lstm && a.dc0) std::memcpy(a.dc0 + b0 * H, dc, static_cast<size_t>(n * H) * sizeof(float));
