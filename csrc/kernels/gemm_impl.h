@@ -108,6 +108,14 @@ void pack_a(const Gemm& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float
     if (g.trans_a) {
       // A(i, p) = a[p * lda + i]: each p gives `rows` contiguous values.
       const float* src = g.a + p0 * g.lda + i0 + r0;
+      if (rows == MR) {
+        // A trip count known at compile time: a few vector moves, where the
+        // variable one below became a memmove call per p (4 % of a recurrent
+        // layer's backward, whose dU GEMM packs the time-major states this way).
+        for (int64_t p = 0; p < kc; ++p, src += g.lda)
+          for (int r = 0; r < MR; ++r) dst[p * MR + r] = src[r];
+        continue;
+      }
       for (int64_t p = 0; p < kc; ++p, src += g.lda) {
         float* d = dst + p * MR;
         for (int r = 0; r < rows; ++r) d[r] = src[r];

@@ -1,10 +1,18 @@
 // A small persistent pool implementing zoo::Parallel for the Python binding.
 // Threads are started once and sleep between calls; the calling thread takes
 // part in the work, so one-task calls never wake anybody.
+//
+// Before sleeping, a worker spins for a short while (kSpin) watching for the
+// next call, and the caller likewise spins for its workers to finish before
+// waiting on the condition variable: a recurrent layer's backward makes five
+// parallel calls in a row, and a futex sleep and wake-up costs 7-10 us each
+// way, several percent of a small layer's step. The locked protocol below is
+// unchanged; the spins only read atomics and then take the same locks.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -13,7 +21,31 @@
 
 #include "../kernels/common.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace zoo::threads {
+
+// How long a thread spins before it sleeps.
+constexpr std::chrono::microseconds kSpin{50};
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+// Spins until done() or kSpin has passed; true if done() became true.
+template <typename Pred>
+bool spin_until(Pred&& done) {
+  const auto end = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    cpu_relax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= end) return done();
+  }
+}
 
 class ThreadPool final : public Parallel {
  public:
@@ -24,6 +56,7 @@ class ThreadPool final : public Parallel {
     {
       std::lock_guard<std::mutex> lk(mu_);
       stop_ = true;
+      stopping_.store(true, std::memory_order_relaxed);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -45,10 +78,14 @@ class ThreadPool final : public Parallel {
       total_ = n;
       next_.store(0, std::memory_order_relaxed);
       done_ = 0;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     const int64_t mine = drain(task, n);
+    spin_until([&] {
+      return done_.load(std::memory_order_acquire) + mine == n &&
+             active_.load(std::memory_order_acquire) == 0;
+    });
     std::unique_lock<std::mutex> lk(mu_);
     done_ += mine;
     // Wait for every task, and for every worker that joined this call to have
@@ -83,6 +120,10 @@ class ThreadPool final : public Parallel {
     for (;;) {
       const std::function<void(int64_t)>* task;
       int64_t total;
+      spin_until([&] {
+        return generation_.load(std::memory_order_acquire) != seen ||
+               stopping_.load(std::memory_order_relaxed);
+      });
       {
         // The call's task and size are read under the lock, with the
         // generation, so they always belong together.
@@ -107,12 +148,15 @@ class ThreadPool final : public Parallel {
   mutable std::mutex mu_, call_mu_;
   mutable std::condition_variable cv_, done_cv_;
   mutable const std::function<void(int64_t)>* task_ = nullptr;
-  mutable int64_t total_ = 0, done_ = 0;
-  mutable int active_ = 0;  // workers inside drain() for the current call
+  // Written under mu_; atomic so that the spins may read them without it.
+  mutable int64_t total_ = 0;
+  mutable std::atomic<int64_t> done_{0};
+  mutable std::atomic<int> active_{0};  // workers inside drain() for the current call
+  mutable std::atomic<uint64_t> generation_{0};
   mutable std::exception_ptr error_;
   mutable std::atomic<int64_t> next_{0};
-  mutable uint64_t generation_ = 0;
   bool stop_ = false;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace zoo::threads
