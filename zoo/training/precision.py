@@ -28,9 +28,14 @@ from pathlib import Path
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 # Families whose training step got faster under mixed_bfloat16 on an
-# AVX-512-BF16 CPU: ResNet-18 (32x32, batch 32) 827 -> 641 ms per step
-# (measured 2026-12-01, issue 14). Dense and recurrent families were not
-# measured there, so "auto" leaves them in float32.
+# AVX-512-BF16 CPU. Measured with `benchmarks/bench_finetune.py --precision`
+# on an AMD EPYC (Zen 5, AVX-512-BF16) on 2026-12-04 (benchmarks/RESULTS.md,
+# "Fine-tuning in bfloat16 on bfloat16 hardware"), zoo.finetune per epoch,
+# bfloat16 against float32: ResNet-18 1.39x, LeNet 1.14x faster; the dense
+# MLP 0.99x, dense_autoencoder 0.84x (slower: the casts cost more than the
+# bf16 matmuls save at these sizes), lstm_classifier 1.10x (within this
+# host's noise; its fused LSTM kernel computes in float32 either way). So
+# "auto" picks bfloat16 for CNNs only.
 BF16_WINS = frozenset({"cnn"})
 
 _POLICIES = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
