@@ -120,6 +120,25 @@ def run(variant, family, x, y, lr=1e-3):
     return statistics.median(timer.times[1:]), final, settings
 
 
+def show(final):
+    return ", ".join(f"{k} {v:.4g}" for k, v in final.items())
+
+
+def measure(family, variants, rounds):
+    """Interleaved rounds of each variant on one family: the data's x, the
+    median epoch time per variant, each variant's final metrics and settings."""
+    x, y = data(family)
+    times = {v: [] for v in variants}
+    finals, settings = {}, {}
+    for _ in range(rounds):
+        for variant in variants:
+            t, final, chosen = run(variant, family, x, y)
+            times[variant].append(t)
+            finals[variant] = final
+            settings[variant] = chosen or settings.get(variant)
+    return x, {v: statistics.median(ts) for v, ts in times.items()}, finals, settings
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--families", default=",".join(FAMILIES))
@@ -144,20 +163,8 @@ def main():
     ]
     print("\n".join(lines), flush=True)
     for family in args.families.split(","):
-        x, y = data(family)
-        times = {v: [] for v in variants}
-        finals, settings = {}, {}
-        for _ in range(args.rounds):
-            for variant in variants:
-                t, final, chosen = run(variant, family, x, y)
-                times[variant].append(t)
-                finals[variant] = final
-                settings[variant] = chosen or settings.get(variant)
-        med = {v: statistics.median(ts) for v, ts in times.items()}
+        x, med, finals, settings = measure(family, variants, args.rounds)
         batch = FAMILIES[family][3]
-
-        def show(final):
-            return ", ".join(f"{k} {v:.4g}" for k, v in final.items())
 
         sgd, fused = med.get("stock-sgd"), med.get("zoo-fused")
         fused_vs_stock = "-" if fused is None else f"{med['stock'] / fused:.2f}x"
@@ -193,16 +200,9 @@ def compare_precisions(args):
     ]
     print("\n".join(lines), flush=True)
     for family in args.families.split(","):
-        x, y = data(family)
-        times = {v: [] for v in variants}
-        finals = {}
-        for _ in range(args.rounds):
-            for variant in variants:
-                t, finals[variant], _ = run(variant, family, x, y)
-                times[variant].append(t)
-        f32, bf16 = (statistics.median(times[v]) for v in variants)
+        x, med, finals, _ = measure(family, variants, args.rounds)
+        f32, bf16 = (med[v] for v in variants)
         batch = FAMILIES[family][3]
-        show = lambda final: ", ".join(f"{k} {v:.4g}" for k, v in final.items())  # noqa: E731
         lines.append(f"| {family} | {batch} | {-(-len(x) // batch)} | {f32:.3f} | {bf16:.3f} | "
                      f"{f32 / bf16:.2f}x | {show(finals[variants[0]])} | "
                      f"{show(finals[variants[1]])} |")

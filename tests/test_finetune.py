@@ -103,11 +103,15 @@ def test_freeze_errors():
         zoo.freeze(model, up_to=1.5)
 
 
-def test_finetune_two_phases_on_arrays():
+# bfloat16 trains a mixed-precision copy whose weights and frozen layers go
+# back into the float32 model ("auto" picks it for CNNs on bf16 hardware).
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_finetune_two_phases_on_arrays(precision):
     model = resnet()
     x, y = images(16, classes=5)
     result = zoo.finetune(model, (x, y), head_epochs=1, epochs=2, learning_rate=1e-2,
-                          batch_size=4, validation_split=0.25, verbose=0)
+                          batch_size=4, validation_split=0.25, verbose=0, precision=precision)
+    assert result.settings["precision"] == precision
     assert result.model.output_shape == (None, 5)  # labels 0..4 need a wider head
     assert [p[0] for p in result.phases] == ["head", "full"]
     assert result.phases[1][2] == pytest.approx(1e-3)  # lower rate for the whole network

@@ -38,17 +38,9 @@ namespace ffi = xla::ffi;
 #pragma GCC visibility push(default)  // the handler symbols are the library's API
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooBiasActFwd, zoo::jaxffi::forward,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>() ZOO_ACT_FFI_ATTRS);
+                              ffi::Ffi::Bind() ZOO_BIAS_ACT_FWD_OPERANDS);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooBiasActBwd, zoo::jaxffi::backward,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>() ZOO_ACT_FFI_ATTRS);
+                              ffi::Ffi::Bind() ZOO_BIAS_ACT_BWD_OPERANDS);
 
 #pragma GCC visibility pop

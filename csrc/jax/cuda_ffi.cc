@@ -147,50 +147,27 @@ ffi::Error dense_bwd(cudaStream_t stream, ffi::ScratchAllocator alloc, F32 dy, F
 }  // namespace zoo::jaxffi
 
 namespace ffi = xla::ffi;
-using F32 = ffi::Buffer<ffi::F32>;
 using Stream = ffi::PlatformStream<cudaStream_t>;
 
 #pragma GCC visibility push(default)  // the handler symbols are the library's API
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooBiasActFwdCuda, zoo::jaxffi::bias_act_fwd,
-                              ffi::Ffi::Bind()
-                                  .Ctx<Stream>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>() ZOO_ACT_FFI_ATTRS);
+                              ffi::Ffi::Bind().Ctx<Stream>() ZOO_BIAS_ACT_FWD_OPERANDS);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooBiasActBwdCuda, zoo::jaxffi::bias_act_bwd,
                               ffi::Ffi::Bind()
                                   .Ctx<Stream>()
-                                  .Ctx<ffi::ScratchAllocator>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>() ZOO_ACT_FFI_ATTRS);
+                                  .Ctx<ffi::ScratchAllocator>() ZOO_BIAS_ACT_BWD_OPERANDS);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooDenseFwdCuda, zoo::jaxffi::dense_fwd,
                               ffi::Ffi::Bind()
                                   .Ctx<Stream>()
-                                  .Ctx<ffi::ScratchAllocator>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>() ZOO_ACT_FFI_ATTRS);
+                                  .Ctx<ffi::ScratchAllocator>() ZOO_DENSE_FWD_OPERANDS);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooDenseBwdCuda, zoo::jaxffi::dense_bwd,
                               ffi::Ffi::Bind()
                                   .Ctx<Stream>()
-                                  .Ctx<ffi::ScratchAllocator>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>() ZOO_ACT_FFI_ATTRS);
+                                  .Ctx<ffi::ScratchAllocator>() ZOO_DENSE_BWD_OPERANDS);
 
 #pragma GCC visibility pop
 

@@ -63,27 +63,13 @@ ffi::Error backward(F32 dy, F32 x, F32 w, F32 b, F32 z, ffi::Result<F32> dx,
 }  // namespace zoo::jaxffi
 
 namespace ffi = xla::ffi;
-using F32 = ffi::Buffer<ffi::F32>;
 
 #pragma GCC visibility push(default)  // the handler symbols are the library's API
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooDenseFwd, zoo::jaxffi::forward,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>() ZOO_ACT_FFI_ATTRS);
+                              ffi::Ffi::Bind() ZOO_DENSE_FWD_OPERANDS);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ZooDenseBwd, zoo::jaxffi::backward,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>() ZOO_ACT_FFI_ATTRS);
+                              ffi::Ffi::Bind() ZOO_DENSE_BWD_OPERANDS);
 
 #pragma GCC visibility pop

@@ -139,3 +139,31 @@ ffi::Error dense_backward_inputs(const Buf& dy, const Buf& z, int64_t m, int64_t
       .Attr<float>("alpha")                       \
       .Attr<float>("max_value")                   \
       .Attr<float>("threshold")
+
+// The operands of each handler, the same on every platform (a platform's
+// context, such as the CUDA stream, comes before them in its Bind chain).
+#define ZOO_BIAS_ACT_FWD_OPERANDS \
+  .Arg<ffi::AnyBuffer>()          \
+      .Arg<ffi::AnyBuffer>()      \
+      .Ret<ffi::AnyBuffer>() ZOO_ACT_FFI_ATTRS
+#define ZOO_BIAS_ACT_BWD_OPERANDS \
+  .Arg<ffi::AnyBuffer>()          \
+      .Arg<ffi::AnyBuffer>()      \
+      .Arg<ffi::AnyBuffer>()      \
+      .Ret<ffi::AnyBuffer>()      \
+      .Ret<ffi::AnyBuffer>() ZOO_ACT_FFI_ATTRS
+#define ZOO_DENSE_FWD_OPERANDS                                                    \
+  .Arg<ffi::Buffer<ffi::F32>>()                                                   \
+      .Arg<ffi::Buffer<ffi::F32>>()                                               \
+      .Arg<ffi::Buffer<ffi::F32>>()                                               \
+      .Ret<ffi::Buffer<ffi::F32>>()                                               \
+      .Ret<ffi::Buffer<ffi::F32>>() ZOO_ACT_FFI_ATTRS
+#define ZOO_DENSE_BWD_OPERANDS                                                    \
+  .Arg<ffi::Buffer<ffi::F32>>()                                                   \
+      .Arg<ffi::Buffer<ffi::F32>>()                                               \
+      .Arg<ffi::Buffer<ffi::F32>>()                                               \
+      .Arg<ffi::Buffer<ffi::F32>>()                                               \
+      .Arg<ffi::Buffer<ffi::F32>>()                                               \
+      .Ret<ffi::Buffer<ffi::F32>>()                                               \
+      .Ret<ffi::Buffer<ffi::F32>>()                                               \
+      .Ret<ffi::Buffer<ffi::F32>>() ZOO_ACT_FFI_ATTRS

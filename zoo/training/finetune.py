@@ -332,13 +332,16 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     history: dict[str, list] = {}
     phases = []
     done = 0
+    def set_trainable(m, phase):
+        if phase == "head":
+            freeze(m, freeze_up_to, head=head)
+        else:
+            unfreeze(m)
+
     for phase, n, lr in (("head", head_epochs, learning_rate), ("full", epochs, fine_lr)):
         if n == 0:
             continue
-        if phase == "head":
-            freeze(model, freeze_up_to, head=head)
-        else:
-            unfreeze(model)
+        set_trainable(model, phase)
         with dist.scope():
             model.compile(optimizer=make_optimizer(lr), loss=loss, metrics=metrics,
                           steps_per_execution=spe)
@@ -377,9 +380,11 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     if backup is not None:
         backup.finish()
     if model is not float32_model:
-        # The caller gets its float32 model back, trained, compiled for it.
+        # The caller gets its float32 model back, trained, compiled for it,
+        # with the last phase's frozen layers (BatchNorm in inference mode).
         float32_model.set_weights(model.get_weights())
         model = float32_model
+        set_trainable(model, phases[-1][0])
         with dist.scope():
             model.compile(optimizer=make_optimizer(phases[-1][2]), loss=loss, metrics=metrics,
                           steps_per_execution=spe)
