@@ -9,9 +9,15 @@ Variants, each on the same weights and the same fixed batch:
   ref      the same model with zoo.native(False): zoo layers on their keras.ops reference
   stock    keras.layers.Dense / Activation (native=False build), tf.function
   xla      the stock build with jit_compile=True (the native ops are not XLA-compilable)
-"train" is the median time of ``train_on_batch`` after warm-up; "infer" the
-median of ``predict_on_batch``. The variants run in interleaved rounds (each
-once per round) so that load on the machine hits them alike. An XLA column
+"train" is the time of one ``train_on_batch`` after warm-up; "infer" of one
+``predict_on_batch``. The variants run in interleaved rounds so that load on
+the machine hits them alike; in each round a variant runs --calls consecutive
+steps (default: as many as fill about 0.25 s, at most 20) and the round's
+time is their mean, so that a step is
+timed as ``fit`` runs it, right after the same model's previous step (one
+call per round, as before 2026-12-04, also timed the caches and thread pools
+warming up again after the other variants, which costs a small model's step
+more than a large one's). The table gives the median over rounds. An XLA column
 reads "n/a" where XLA fails to compile.
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -78,7 +85,15 @@ def prepare(model, x, y, loss, *, jit, reference=False):
     return train, infer
 
 
-def bench(name, overrides, batch, repeats):
+def consecutive(fn, calls):
+    """fn run `calls` times in a row; interleaved_medians times the block."""
+    def block():
+        for _ in range(calls):
+            fn()
+    return block
+
+
+def bench(name, overrides, batch, repeats, calls=None):
     rng = np.random.default_rng(0)
     keras.utils.set_random_seed(0)
     native = zoo.create_model(name, **overrides)
@@ -101,10 +116,16 @@ def bench(name, overrides, batch, repeats):
                                x, y, loss, jit=True)
     except Exception as exc:  # XLA cannot compile some graphs (e.g. some RNN loops)
         print(f"  {name}: XLA failed ({type(exc).__name__})", file=sys.stderr)
+    if calls is None:  # blocks of about 0.25 s of the slowest variant's step
+        t0 = time.perf_counter()
+        steps["stock"][0]()
+        calls = max(1, min(20, round(0.25 / (time.perf_counter() - t0))))
     rounds = dict(min_rounds=repeats, max_rounds=repeats)
-    train = interleaved_medians({k: v[0] for k, v in steps.items()}, (), 0.0, **rounds)
-    infer = interleaved_medians({k: v[1] for k, v in steps.items()}, (), 0.0, **rounds)
-    return {k: (train[k], infer[k]) if k in steps else None
+    train = interleaved_medians({k: consecutive(v[0], calls) for k, v in steps.items()}, (), 0.0,
+                                **rounds)
+    infer = interleaved_medians({k: consecutive(v[1], calls) for k, v in steps.items()}, (), 0.0,
+                                **rounds)
+    return {k: (train[k] / calls, infer[k] / calls) if k in steps else None
             for k in ("native", "ref", "stock", "xla")}
 
 
@@ -117,6 +138,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="three small models, few repeats")
     parser.add_argument("--models", help="comma-separated subset of: " + ", ".join(CASES))
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--calls", type=int, default=None,
+                        help="consecutive steps per variant and round (default: ~0.25 s worth)")
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args()
     names = list(CASES)
@@ -142,7 +165,7 @@ def main():
     for name in names:
         overrides, batch = CASES[name]
         print(f"{name} ...", file=sys.stderr, flush=True)
-        r = bench(name, overrides, batch, repeats)
+        r = bench(name, overrides, batch, repeats, args.calls)
         ratio = r["native"][0] / r["stock"][0]
         cols = [fmt(r[v][0] if r[v] else None) for v in ("native", "ref", "stock", "xla")]
         cols += [fmt(r[v][1] if r[v] else None) for v in ("native", "ref", "stock", "xla")]
