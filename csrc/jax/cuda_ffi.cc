@@ -88,22 +88,10 @@ ffi::Error dense_fwd(cudaStream_t stream, ffi::ScratchAllocator alloc, F32 x, F3
                      ffi::Result<F32> y, ffi::Result<F32> z, std::string_view activation,
                      float alpha, float max_value, float threshold) {
   ActParams act;
-  int64_t m, k, n;
-  bool save;
-  if (auto e = read_act(activation, alpha, max_value, threshold, &act); e.failure()) return e;
-  if (auto e = dense_dims(x, w, b, &m, &k, &n); e.failure()) return e;
-  if (auto e = dense_forward_outputs(*y, *z, m, n, &save); e.failure()) return e;
   cuda::DenseForward a;
-  a.x = x.typed_data();
-  a.w = w.typed_data();
-  a.bias = b.element_count() ? b.typed_data() : nullptr;
-  a.y = y->typed_data();
-  a.preact = save ? z->typed_data() : nullptr;
-  a.m = m;
-  a.k = k;
-  a.n = n;
+  if (auto e = read_act(activation, alpha, max_value, threshold, &act); e.failure()) return e;
+  if (auto e = read_dense_forward(x, w, b, &*y, &*z, act, &a); e.failure()) return e;
   a.dtype = DType::f32;
-  a.act = act;
   if (auto e = scratch(alloc, cuda::kDenseWorkspaceBytes, &a.workspace); e.failure()) return e;
   a.workspace_bytes = cuda::kDenseWorkspaceBytes;
   return run_cuda([&] { cuda::dense_forward(a, stream); });
@@ -114,30 +102,16 @@ ffi::Error dense_bwd(cudaStream_t stream, ffi::ScratchAllocator alloc, F32 dy, F
                      std::string_view activation, float alpha, float max_value,
                      float threshold) {
   ActParams act;
-  int64_t m, k, n;
-  bool have_z;
+  cuda::DenseBackward a;
   if (auto e = read_act(activation, alpha, max_value, threshold, &act); e.failure()) return e;
-  if (auto e = dense_dims(x, w, b, &m, &k, &n); e.failure()) return e;
-  if (auto e = dense_backward_inputs(dy, z, m, n, &have_z); e.failure()) return e;
+  if (auto e = read_dense_backward(dy, x, w, b, z, &*dx, &*dw, &*db, act, &a); e.failure())
+    return e;
   // The CPU core recomputes a missing z; the CUDA one needs it (zoo/ops/_jax.py
   // always saves it for a non-linear activation).
-  if (!have_z && act.kind != Act::linear && m * n > 0)
+  if (!a.preact && act.kind != Act::linear && a.m * a.n > 0)
     return invalid("the CUDA dense backward needs the saved pre-activation for " +
                    std::string(activation));
-  const bool use_bias = b.element_count() != 0;
-  cuda::DenseBackward a;
-  a.dy = dy.typed_data();
-  a.x = x.typed_data();
-  a.w = w.typed_data();
-  a.preact = have_z ? z.typed_data() : nullptr;
-  a.dx = dx->typed_data();
-  a.dw = dw->typed_data();
-  a.db = use_bias ? db->typed_data() : nullptr;
-  a.m = m;
-  a.k = k;
-  a.n = n;
   a.dtype = DType::f32;
-  a.act = act;
   if (auto e = scratch(alloc, cuda::kDenseWorkspaceBytes, &a.workspace); e.failure()) return e;
   a.workspace_bytes = cuda::kDenseWorkspaceBytes;
   return run_cuda([&] { cuda::dense_backward(a, stream); });

@@ -15,21 +15,9 @@ using F32 = ffi::Buffer<ffi::F32>;
 ffi::Error forward(F32 x, F32 w, F32 b, ffi::Result<F32> y, ffi::Result<F32> z,
                    std::string_view activation, float alpha, float max_value, float threshold) {
   ActParams act;
-  int64_t m, k, n;
-  bool save;
-  if (auto e = read_act(activation, alpha, max_value, threshold, &act); e.failure()) return e;
-  if (auto e = dense_dims(x, w, b, &m, &k, &n); e.failure()) return e;
-  if (auto e = dense_forward_outputs(*y, *z, m, n, &save); e.failure()) return e;
   DenseForward a;
-  a.x = x.typed_data();
-  a.w = w.typed_data();
-  a.bias = b.element_count() ? b.typed_data() : nullptr;
-  a.y = y->typed_data();
-  a.preact = save ? z->typed_data() : nullptr;
-  a.m = m;
-  a.k = k;
-  a.n = n;
-  a.act = act;
+  if (auto e = read_act(activation, alpha, max_value, threshold, &act); e.failure()) return e;
+  if (auto e = read_dense_forward(x, w, b, &*y, &*z, act, &a); e.failure()) return e;
   return run_checked([&] { dense_forward(a, pool()); });
 }
 
@@ -37,25 +25,11 @@ ffi::Error backward(F32 dy, F32 x, F32 w, F32 b, F32 z, ffi::Result<F32> dx,
                     ffi::Result<F32> dw, ffi::Result<F32> db, std::string_view activation,
                     float alpha, float max_value, float threshold) {
   ActParams act;
-  int64_t m, k, n;
-  bool have_z;
-  if (auto e = read_act(activation, alpha, max_value, threshold, &act); e.failure()) return e;
-  if (auto e = dense_dims(x, w, b, &m, &k, &n); e.failure()) return e;
-  if (auto e = dense_backward_inputs(dy, z, m, n, &have_z); e.failure()) return e;
-  const bool use_bias = b.element_count() != 0;
   DenseBackward a;
-  a.dy = dy.typed_data();
-  a.x = x.typed_data();
-  a.w = w.typed_data();
-  a.bias = use_bias ? b.typed_data() : nullptr;
-  a.preact = have_z ? z.typed_data() : nullptr;
-  a.dx = dx->typed_data();
-  a.dw = dw->typed_data();
-  a.db = use_bias ? db->typed_data() : nullptr;
-  a.m = m;
-  a.k = k;
-  a.n = n;
-  a.act = act;
+  if (auto e = read_act(activation, alpha, max_value, threshold, &act); e.failure()) return e;
+  if (auto e = read_dense_backward(dy, x, w, b, z, &*dx, &*dw, &*db, act, &a); e.failure())
+    return e;
+  a.bias = b.element_count() ? b.typed_data() : nullptr;  // read when z is recomputed
   return run_checked([&] { dense_backward(a, pool()); });
 }
 

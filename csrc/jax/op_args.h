@@ -131,6 +131,53 @@ ffi::Error dense_backward_inputs(const Buf& dy, const Buf& z, int64_t m, int64_t
   return ffi::Error::Success();
 }
 
+// The dense forward's operands read into a core argument struct: the CPU
+// core's DenseForward or the CUDA one's (same field names, float* or void*).
+template <typename Args>
+ffi::Error read_dense_forward(const ffi::Buffer<ffi::F32>& x, const ffi::Buffer<ffi::F32>& w,
+                              const ffi::Buffer<ffi::F32>& b, ffi::Buffer<ffi::F32>* y,
+                              ffi::Buffer<ffi::F32>* z, const ActParams& act, Args* a) {
+  int64_t m, k, n;
+  bool save;
+  if (auto e = dense_dims(x, w, b, &m, &k, &n); e.failure()) return e;
+  if (auto e = dense_forward_outputs(*y, *z, m, n, &save); e.failure()) return e;
+  a->x = x.typed_data();
+  a->w = w.typed_data();
+  a->bias = b.element_count() ? b.typed_data() : nullptr;
+  a->y = y->typed_data();
+  a->preact = save ? z->typed_data() : nullptr;
+  a->m = m;
+  a->k = k;
+  a->n = n;
+  a->act = act;
+  return ffi::Error::Success();
+}
+
+// Likewise for the backward; z may be empty (the CPU core then recomputes it).
+template <typename Args>
+ffi::Error read_dense_backward(const ffi::Buffer<ffi::F32>& dy, const ffi::Buffer<ffi::F32>& x,
+                               const ffi::Buffer<ffi::F32>& w, const ffi::Buffer<ffi::F32>& b,
+                               const ffi::Buffer<ffi::F32>& z, ffi::Buffer<ffi::F32>* dx,
+                               ffi::Buffer<ffi::F32>* dw, ffi::Buffer<ffi::F32>* db,
+                               const ActParams& act, Args* a) {
+  int64_t m, k, n;
+  bool have_z;
+  if (auto e = dense_dims(x, w, b, &m, &k, &n); e.failure()) return e;
+  if (auto e = dense_backward_inputs(dy, z, m, n, &have_z); e.failure()) return e;
+  a->dy = dy.typed_data();
+  a->x = x.typed_data();
+  a->w = w.typed_data();
+  a->preact = have_z ? z.typed_data() : nullptr;
+  a->dx = dx->typed_data();
+  a->dw = dw->typed_data();
+  a->db = b.element_count() ? db->typed_data() : nullptr;
+  a->m = m;
+  a->k = k;
+  a->n = n;
+  a->act = act;
+  return ffi::Error::Success();
+}
+
 }  // namespace zoo::jaxffi
 
 // The activation attributes every bias_act and dense handler takes, in order.
