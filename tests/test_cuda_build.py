@@ -8,14 +8,13 @@ works. What the kernels compute is tested in test_cuda.py and test_jax_cuda.py,
 on a GPU.
 """
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-
-import importlib.util
 
 import pytest
 

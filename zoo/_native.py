@@ -151,9 +151,11 @@ def _load_jax_ops():
                                             platform="cpu")
             # A build with ZOO_WITH_CUDA also holds the CUDA handlers, registered
             # under the same target names: XLA picks the one for the device.
-            for name in JAX_CUDA_TARGETS if hasattr(lib, JAX_CUDA_TARGETS[0] + "Cuda") else ():
+            cuda = hasattr(lib, JAX_CUDA_TARGETS[0] + "Cuda")
+            for name in JAX_CUDA_TARGETS if cuda else ():
                 jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name + "Cuda")),
                                             platform="CUDA")
+            _state["jax_cuda"] = cuda
             _state["jax_path"] = str(path)
             _malloc.apply()
             break
@@ -194,8 +196,8 @@ def jax_ops_path() -> str | None:
 def jax_ops_cuda() -> bool:
     """Whether the loaded JAX library holds the CUDA handlers (a ZOO_WITH_CUDA build)."""
     with _lock:
-        lib = _load_jax_ops()
-    return lib is not None and hasattr(lib, JAX_CUDA_TARGETS[0] + "Cuda")
+        _load_jax_ops()
+    return bool(_state.get("jax_cuda", False))
 
 
 def use_jax_native() -> bool:

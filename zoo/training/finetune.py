@@ -332,6 +332,7 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     history: dict[str, list] = {}
     phases = []
     done = 0
+
     def set_trainable(m, phase):
         if phase == "head":
             freeze(m, freeze_up_to, head=head)
