@@ -19,6 +19,8 @@ if [ "${ZOO_SKIP_INSTALL:-0}" != 1 ] || [ ! -x "$VENV/bin/python" ]; then
   echo "== setting up $VENV: keras-zoo and the prebuilt model packages"
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
+  # For the TF op library's XLA kernels (jit_compile=True with native LSTM/GRU); optional.
+  bash scripts/xla-headers.sh || echo "== building without the TF op library's XLA kernels"
   # [data]: scikit-learn and statsmodels, which ship the data the prebuilt models were trained on.
   # A private build directory: the in-tree build/ may belong to a concurrent developer build.
   build_dir=$(mktemp -d)

@@ -9,8 +9,11 @@ python3 -m venv "$VENV"
 . "$VENV/bin/activate"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 python -m pip install -q --upgrade pip
-# jax is a build requirement: the JAX FFI library must be built (else CMake fails).
-ZOO_REQUIRE_JAX_BUILD=1 python -m pip install -q ".[test]"
+# The headers TF's XLA headers need, for the op library's XLA kernels (Debian packages).
+bash scripts/xla-headers.sh
+# jax is a build requirement: the JAX FFI library must be built (else CMake fails);
+# so must the TF op library's XLA kernels.
+ZOO_REQUIRE_JAX_BUILD=1 ZOO_REQUIRE_TF_XLA_BUILD=1 python -m pip install -q ".[test]"
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && python -m pip install -q "$plugin"
 done

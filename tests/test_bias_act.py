@@ -415,10 +415,19 @@ def test_layer_trains_with_the_same_losses_on_both_paths():
     assert losses[True][-1] < losses[True][0]
 
 
-def test_layer_sets_supports_jit_false_only_on_the_native_path():
-    assert zoo.layers.BiasActivation("relu").supports_jit is False
-    with _native.native(False):
-        assert zoo.layers.BiasActivation("relu").supports_jit is True
+def test_layer_compiles_with_xla_on_the_reference():
+    # Under jit_compile=True the op takes its keras.ops reference (XLA fuses
+    # it), so the layer never turns XLA off; outside XLA it runs the native op.
+    assert zoo.layers.BiasActivation("relu").supports_jit is True
+    x = sample((8, 12))
+    layer = zoo.layers.BiasActivation("gelu")
+    layer(x)
+    layer.bias.assign(sample((12,)))
+    jitted = tf.function(lambda x: layer(x), jit_compile=True)
+    graph = tf.function(lambda x: layer(x))
+    ops_in_graph = {op.type for op in graph.get_concrete_function(x).graph.get_operations()}
+    assert "ZooBiasAct" in ops_in_graph
+    np.testing.assert_allclose(jitted(x), graph(x), rtol=1e-5, atol=1e-6)
 
 
 def test_layer_keras_round_trip(tmp_path):

@@ -75,7 +75,10 @@ def run_pair(cell, batch, time, features, units, mask_kind="none", initial_state
                     for k, o in enumerate(outs))
             grads = tape.gradient(loss, [x] + states + layer.trainable_weights)
             return outs, grads
-        fn = tf.function(step) if graph else step
+        if graph == "xla" and layer is native:  # zoo's layer compiled by XLA, Keras' as reference
+            fn = tf.function(step, jit_compile=True)
+        else:
+            fn = tf.function(step) if graph else step
         outs, grads = fn(x, states)
         results.append([o.numpy() for o in outs] + [g.numpy() for g in grads])
     return results
@@ -162,6 +165,109 @@ def test_bidirectional_stacked_masked_model():
             loss = tf.reduce_sum(y * tf.range(1.0, 5.0))
         results.append([y.numpy()] + [g.numpy() for g in tape.gradient(loss, m.trainable_weights)])
     assert_close(*results)
+
+
+# ----------------------------------------------------------------------------
+# Inside TensorFlow's XLA (jit_compile=True): the ops' XLA kernels, one custom
+# call each way (csrc/tensorflow/xla_rnn.cc)
+
+needs_tf_xla = pytest.mark.skipif(
+    not _native.tf_xla_kernels() and os.environ.get("ZOO_REQUIRE_TF_XLA_BUILD") != "1",
+    reason="op library built without its XLA kernels (TF's XLA headers missing)")
+
+
+@needs_tf_xla
+@pytest.mark.parametrize("cell", CELLS)
+def test_xla_matches_keras(cell):
+    assert _native.tf_xla_kernels()
+    for i, (rs, st, gb, zero) in enumerate(FLAGS):
+        stock, native = run_pair(cell, 5, 7, 3, 6, ["none", "right", "holes"][i % 3],
+                                 initial_state=i % 2 == 0, seed=i, graph="xla",
+                                 return_sequences=rs, return_state=st, go_backwards=gb,
+                                 zero_output_for_mask=zero)
+        assert_close(stock, native)
+
+
+@needs_tf_xla
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (33, 6, 2, 8), (64, 20, 16, 64)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_xla_shapes(shape):
+    b, t, f, u = shape
+    for cell in CELLS:
+        stock, native = run_pair(cell, b, t, f, u, "holes" if b > 1 else "none", graph="xla",
+                                 return_sequences=True, return_state=True)
+        assert_close(stock, native)
+
+
+@needs_tf_xla
+def test_xla_other_activations_and_no_bias():
+    for cell in CELLS:
+        stock, native = run_pair(cell, 4, 6, 3, 5, "holes", graph="xla", return_sequences=True,
+                                 activation="relu", recurrent_activation="hard_sigmoid",
+                                 use_bias=False)
+        assert_close(stock, native)
+
+
+@needs_tf_xla
+def test_xla_step_runs_the_custom_calls():
+    layer = zoo.layers.GRU(6, return_sequences=True)
+    x = tf.constant(np.random.default_rng(0).standard_normal((4, 5, 3)).astype("float32"))
+    layer(x)
+
+    @tf.function(jit_compile=True)
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x, training=True) ** 2)
+        return tape.gradient(loss, layer.trainable_weights)
+
+    hlo = step.experimental_get_compiler_ir(x)(stage="hlo")
+    assert 'custom_call_target="zoo_rnn_forward"' in hlo
+    assert 'custom_call_target="zoo_rnn_backward"' in hlo
+    assert "while" not in hlo  # no recurrent loop of XLA's own
+    # Inference keeps no reserve for the backward pass: forward only.
+    infer = tf.function(lambda x: layer(x, training=False), jit_compile=True)
+    hlo = infer.experimental_get_compiler_ir(x)(stage="hlo")
+    assert 'custom_call_target="zoo_rnn_forward"' in hlo and "zoo_rnn_backward" not in hlo
+
+
+@needs_tf_xla
+def test_xla_custom_call_reports_errors():
+    # The targets check their configuration again and report a failure through
+    # XLA's status (written without XlaCustomCallStatusSetFailure, which TF does
+    # not export): a malformed configuration must raise, naming the problem.
+    from tensorflow.compiler.tf2xla.ops import gen_xla_ops
+
+    @tf.function(jit_compile=True)
+    def bad(x):
+        return gen_xla_ops.xla_custom_call_v2(
+            operands=[x], call_target_name="zoo_rnn_forward", backend_config="garbage",
+            has_side_effect=False, result_dtypes=[tf.float32, tf.float32],
+            result_shapes=[tf.TensorShape([2]), tf.TensorShape([2])])
+
+    with pytest.raises(tf.errors.OpError, match="malformed configuration"):
+        bad(tf.ones((2,)))
+
+
+@needs_tf_xla
+def test_xla_model_fit_matches_graph_mode():
+    # A zoo RNN model keeps jit_compile=True (Keras would turn it off if a layer
+    # had supports_jit False) and trains like the same model in graph mode.
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((32, 10, 3)).astype("float32")
+    y = rng.standard_normal((32, 2)).astype("float32")
+    losses = {}
+    for jit in (False, True):
+        keras.utils.set_random_seed(7)
+        inp = keras.Input((10, 3))
+        h = zoo.layers.LSTM(8, return_sequences=True)(inp)
+        h = zoo.layers.GRU(6)(h)
+        model = keras.Model(inp, zoo.layers.FusedDense(2)(h))
+        model.compile(keras.optimizers.SGD(0.05), "mse", jit_compile=jit)
+        assert model.jit_compile is jit
+        hist = model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0)
+        losses[jit] = hist.history["loss"]
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-5)
+    assert losses[True][-1] < losses[True][0]
 
 
 def test_numerical_gradient():
@@ -308,7 +414,8 @@ def test_native_op_runs_and_fallbacks_are_logged(caplog):
 
     layer = zoo.layers.LSTM(5)
     assert "ZooRnn" in op_types(layer)
-    assert layer.supports_jit is False
+    # The op has XLA kernels (this build must have them: ZOO_REQUIRE_TF_XLA_BUILD in CI).
+    assert layer.supports_jit is _native.tf_xla_native()
     cases = [(zoo.layers.GRU(5, recurrent_dropout=0.5), "recurrent_dropout"),
              (zoo.layers.LSTM(5, unroll=True), "unroll"),
              (zoo.layers.GRU(5, activation="gelu"), "activation")]

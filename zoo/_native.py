@@ -239,16 +239,56 @@ def native(enabled: bool):
 
 
 def use_tf_native() -> bool:
-    """True when ops should run through the TF op library: native enabled, the
-    Keras backend is TensorFlow, and the library loads (else, with
-    ZOO_REQUIRE_NATIVE, an error)."""
+    """True when bias_act and dense should run through the TF op library:
+    native enabled, the Keras backend is TensorFlow, the library loads (else,
+    with ZOO_REQUIRE_NATIVE, an error), and the graph being traced is not one
+    that XLA compiles (there XLA fuses them itself: see :func:`tf_in_xla`)."""
     if not native_enabled():
         return False
     import keras
 
     if keras.backend.backend() != "tensorflow":
         return False
-    return tf_ops() is not None
+    return tf_ops() is not None and not tf_in_xla()
+
+
+def tf_xla_kernels() -> bool:
+    """Whether the loaded TF op library has the XLA kernels of the recurrent
+    ops (built when TF's XLA headers could be compiled; see CMakeLists.txt)."""
+    if tf_ops() is None:
+        return False
+    if "tf_xla" not in _state:
+        _state["tf_xla"] = hasattr(ctypes.CDLL(tf_ops_path()), "zoo_tf_has_xla_kernels")
+    return bool(_state["tf_xla"])
+
+
+def tf_xla_native() -> bool:
+    """Whether zoo's recurrent ops can run inside TensorFlow's XLA here: the op
+    library has their XLA kernels (CPU ones), and TensorFlow sees no GPU, where
+    XLA would compile for the GPU instead."""
+    if not tf_xla_kernels():
+        return False
+    import tensorflow as tf
+
+    return not tf.config.list_physical_devices("GPU")
+
+
+def tf_in_xla() -> bool:
+    """Whether TensorFlow is tracing a function that XLA will compile
+    (``tf.function(jit_compile=True)``, Keras' ``jit_compile=True``).
+
+    There the bias_act and dense ops take their keras.ops reference, which
+    XLA fuses with its neighbours (the rule on JAX too), and the recurrent ops
+    lower to their XLA kernels (custom calls, csrc/tensorflow/xla_rnn.cc)."""
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - a TF without it has no such tracing to detect
+        return False
+    if tf.executing_eagerly():
+        return False
+    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
 
 
 def set_isa(name: str | None) -> None:
@@ -287,6 +327,11 @@ def status() -> dict:
         info["build"] = dict(c.build_info())
     err = tf_ops_error()
     info["tf_ops"] = f"loaded from {tf_ops_path()}" if err is None else f"not loaded: {err}"
+    if err is None:
+        info["tf_xla"] = ("XLA kernels for LSTM/GRU (jit_compile=True keeps them native)"
+                          if tf_xla_kernels() else
+                          "no XLA kernels (built without TF's XLA headers): jit_compile=True "
+                          "runs LSTM/GRU in Keras' loop")
     info["jax_ffi"] = _jax_status()
     info["malloc"] = _malloc.describe()
     return info

@@ -11,8 +11,8 @@
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "rnn_attrs.h"
 #include "tf_parallel.h"
-#include "../kernels/rnn.h"
 
 namespace zoo::tf {
 
@@ -24,15 +24,6 @@ using tensorflow::Tensor;
 using tensorflow::TensorShape;
 using tensorflow::errors::InvalidArgument;
 namespace si = tensorflow::shape_inference;
-
-#define ZOO_RNN_ATTRS                                  \
-  Attr("cell: {'lstm', 'gru'}")                        \
-      .Attr("reset_after: bool = true")                \
-      .Attr("activation: string = 'tanh'")             \
-      .Attr("recurrent_activation: string = 'sigmoid'") \
-      .Attr("go_backwards: bool = false")              \
-      .Attr("zero_output_for_mask: bool = false")      \
-      .Attr("return_sequences: bool = false")
 
 REGISTER_OP("ZooRnn")
     .Input("x: float")
@@ -99,79 +90,6 @@ REGISTER_OP("ZooRnnGrad")
 
 namespace {
 
-std::string shape_str(const Tensor& t) { return t.shape().DebugString(); }
-
-// The attributes and the shape checks both ops share.
-struct RnnAttrs {
-  RnnConfig cfg;
-
-  explicit RnnAttrs(OpKernelConstruction* ctx) {
-    std::string cell, act, rec;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("cell", &cell));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("reset_after", &cfg.reset_after));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("activation", &act));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("recurrent_activation", &rec));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("go_backwards", &cfg.go_backwards));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("zero_output_for_mask", &cfg.zero_output_for_mask));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("return_sequences", &cfg.return_sequences));
-    cfg.cell = cell == "lstm" ? RnnCell::lstm : RnnCell::gru;
-    try {
-      cfg.act.kind = act_from_name(act);
-      cfg.rec_act.kind = act_from_name(rec);
-      ZOO_CHECK(rnn_supports(cfg.act.kind, cfg.rec_act.kind),
-                "recurrent kernels support activations linear, relu, sigmoid, tanh, "
-                "hard_sigmoid; got " + act + " and " + rec);
-    } catch (const Error& e) {
-      ctx->CtxFailure(__FILE__, __LINE__, InvalidArgument(e.what()));
-    }
-  }
-
-  bool lstm() const { return cfg.cell == RnnCell::lstm; }
-
-  // Fills cfg's sizes from x and the kernels, checking every shape.
-  absl::Status dims(const Tensor& x, const Tensor& w, const Tensor& u, const Tensor& b,
-                    const Tensor& mask, RnnConfig* out) const {
-    *out = cfg;
-    if (x.dims() != 3)
-      return InvalidArgument("x must be 3-D (batch, time, features), got shape ", shape_str(x));
-    if (u.dims() != 2)
-      return InvalidArgument("recurrent_kernel must be 2-D (units, gates*units), got shape ",
-                             shape_str(u));
-    const int64_t units = u.dim_size(0), g = lstm() ? 4 : 3;
-    out->batch = x.dim_size(0);
-    out->time = x.dim_size(1);
-    out->input = x.dim_size(2);
-    out->units = units;
-    if (out->time < 1) return InvalidArgument("x has no time steps (shape ", shape_str(x), ")");
-    if (units < 1 || u.dim_size(1) != g * units)
-      return InvalidArgument("recurrent_kernel must be (units, ", g, " * units), got shape ",
-                             shape_str(u));
-    if (w.dims() != 2 || w.dim_size(0) != out->input || w.dim_size(1) != g * units)
-      return InvalidArgument("kernel must be (", out->input, ", ", g * units,
-                             ") for x's last axis of ", out->input, " and ", units,
-                             " units, got shape ", shape_str(w));
-    if (b.NumElements() != 0) {
-      const bool two_rows = !lstm() && cfg.reset_after;
-      TensorShape want = two_rows ? TensorShape({2, g * units}) : TensorShape({g * units});
-      if (b.shape() != want)
-        return InvalidArgument("bias must have shape ", want.DebugString(), ", got ", shape_str(b));
-    }
-    if (mask.NumElements() != 0 &&
-        (mask.dims() != 2 || mask.dim_size(0) != out->batch || mask.dim_size(1) != out->time))
-      return InvalidArgument("mask must be (batch, time) = (", out->batch, ", ", out->time,
-                             "), got shape ", shape_str(mask));
-    return absl::OkStatus();
-  }
-};
-
-absl::Status check_state(const char* what, const Tensor& s, const RnnConfig& c, bool allow_empty) {
-  if (allow_empty && s.NumElements() == 0) return absl::OkStatus();
-  if (s.dims() != 2 || s.dim_size(0) != c.batch || s.dim_size(1) != c.units)
-    return InvalidArgument(what, " must be (batch, units) = (", c.batch, ", ", c.units,
-                           "), got shape ", shape_str(s));
-  return absl::OkStatus();
-}
-
 const float* opt(const Tensor& t) { return t.NumElements() ? t.flat<float>().data() : nullptr; }
 
 const uint8_t* opt_mask(const Tensor& t) {
@@ -188,13 +106,12 @@ class RnnOp : public OpKernel {
     const Tensor &x = ctx->input(0), &w = ctx->input(1), &u = ctx->input(2), &b = ctx->input(3);
     const Tensor &h0 = ctx->input(4), &c0 = ctx->input(5), &mask = ctx->input(6);
     RnnConfig cfg;
-    OP_REQUIRES_OK(ctx, attrs_.dims(x, w, u, b, mask, &cfg));
-    OP_REQUIRES_OK(ctx, check_state("initial h", h0, cfg, true));
-    if (attrs_.lstm()) OP_REQUIRES_OK(ctx, check_state("initial c", c0, cfg, true));
+    OP_REQUIRES_OK(ctx, attrs_.dims(x.shape(), w.shape(), u.shape(), b.shape(), mask.shape(), &cfg));
+    OP_REQUIRES_OK(ctx, check_state("initial h", h0.shape(), cfg, true));
+    if (attrs_.lstm()) OP_REQUIRES_OK(ctx, check_state("initial c", c0.shape(), cfg, true));
     const TensorShape state({cfg.batch, cfg.units});
     Tensor *y = nullptr, *h = nullptr, *c = nullptr, *reserve = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            0, cfg.return_sequences ? TensorShape({cfg.batch, cfg.time, cfg.units}) : state, &y));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, rnn_output_shape(cfg), &y));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, state, &h));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, attrs_.lstm() ? state : TensorShape({0}), &c));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
@@ -229,19 +146,9 @@ class RnnGradOp : public OpKernel {
     const Tensor &x = ctx->input(3), &w = ctx->input(4), &u = ctx->input(5), &b = ctx->input(6);
     const Tensor &mask = ctx->input(7), &reserve = ctx->input(8);
     RnnConfig cfg;
-    OP_REQUIRES_OK(ctx, attrs_.dims(x, w, u, b, mask, &cfg));
+    OP_REQUIRES_OK(ctx, attrs_.dims(x.shape(), w.shape(), u.shape(), b.shape(), mask.shape(), &cfg));
+    OP_REQUIRES_OK(ctx, check_grad_inputs(dy.shape(), dh.shape(), dc.shape(), reserve.shape(), cfg));
     const TensorShape state({cfg.batch, cfg.units});
-    const TensorShape yshape =
-        cfg.return_sequences ? TensorShape({cfg.batch, cfg.time, cfg.units}) : state;
-    OP_REQUIRES(ctx, dy.shape() == yshape || dy.NumElements() == 0,
-                InvalidArgument("dy has shape ", shape_str(dy), " but the output has ",
-                                yshape.DebugString()));
-    OP_REQUIRES_OK(ctx, check_state("dh", dh, cfg, true));
-    if (attrs_.lstm()) OP_REQUIRES_OK(ctx, check_state("dc", dc, cfg, true));
-    OP_REQUIRES(ctx, reserve.dims() == 1 && reserve.dim_size(0) == rnn_reserve_floats(cfg),
-                InvalidArgument("reserve has ", reserve.NumElements(), " values but ",
-                                rnn_reserve_floats(cfg),
-                                " are needed: take gradients of a ZooRnn run with training=True"));
     Tensor *dx = nullptr, *dw = nullptr, *du = nullptr, *db = nullptr, *dh0 = nullptr, *dc0 = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &dx));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, w.shape(), &dw));

@@ -6,7 +6,6 @@ import keras
 
 from zoo.ops import bias_act
 from zoo.ops._activations import resolve
-from zoo.ops.bias_act import uses_native
 
 
 def activation_config(activation):
@@ -52,9 +51,6 @@ class BiasActivation(keras.layers.Layer):
         self.bias_constraint = keras.constraints.get(bias_constraint)
         # Acts on the last axis only, like Dense: a timestep mask passes through.
         self.supports_masking = True
-        # The TF op library is not XLA-compilable: Keras must not jit this layer.
-        if uses_native(self.compute_dtype):
-            self.supports_jit = False
 
     def build(self, input_shape):
         if self.use_bias:

@@ -9,7 +9,6 @@ import keras
 from zoo.layers.bias_activation import activation_config
 from zoo.ops.dense import dense
 from zoo.ops._activations import resolve
-from zoo.ops.bias_act import uses_native
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -68,9 +67,6 @@ class FusedDense(keras.layers.Layer):
         self.input_spec = keras.InputSpec(min_ndim=2)
         # Acts on the last axis only, like Dense: a timestep mask passes through.
         self.supports_masking = True
-        # The TF op library is not XLA-compilable: Keras must not jit this layer.
-        if uses_native(self.compute_dtype):
-            self.supports_jit = False
 
     def build(self, input_shape):
         in_dim = input_shape[-1]

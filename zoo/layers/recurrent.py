@@ -11,9 +11,12 @@ no recurrent dropout in training (input dropout is applied before the op, as
 Keras does for cuDNN). Otherwise the reason is logged once per layer on the
 ``zoo`` logger.
 
-On TensorFlow the native op is not XLA-compilable, so the layer sets
-``supports_jit = False``; on JAX it is an XLA FFI custom call inside the
-jitted program, and jit stays on. On JAX the kernel runs where it measured
+On TensorFlow the native op also has XLA kernels (one custom call each way,
+csrc/tensorflow/xla_rnn.cc), so ``compile(jit_compile=True)`` compiles the
+model with XLA and keeps the fused kernel; only where those kernels are
+missing (a build without TF's XLA headers) or TensorFlow sees a GPU does the
+layer set ``supports_jit = False``. On JAX it is an XLA FFI custom call
+inside the jitted program, and jit stays on. On JAX the kernel runs where it measured
 faster than Keras' own loop (:func:`zoo.ops.rnn.jax_prefers_kernel`: from
 batch 2, and for LSTM inference from batch 16); ``ZOO_JAX_PATH=ffi`` asks for
 it always.
@@ -26,6 +29,7 @@ import logging
 import keras
 from keras import ops
 
+from zoo import _native
 from zoo.ops import rnn as rnn_ops
 
 _log = logging.getLogger("zoo")
@@ -36,14 +40,15 @@ class _FusedRecurrent:
 
     def _init_native(self):
         self._fallback_logged = False
-        # The TF op library is not XLA-compilable: Keras must not jit a model
-        # whose recurrent layers will run it (decided again at each call).
-        # JAX's FFI kernels are custom calls inside the jitted program.
+        # Without the op library's XLA kernels (or with a GPU, where XLA would
+        # compile for it) Keras must not jit a model whose recurrent layers run
+        # the TF op (decided again at each call). JAX's FFI kernels are custom
+        # calls inside the jitted program.
         if self._static_reason() is None:
             self._disable_jit_for_native()
 
     def _disable_jit_for_native(self):
-        if keras.backend.backend() == "tensorflow":
+        if keras.backend.backend() == "tensorflow" and not _native.tf_xla_native():
             self.supports_jit = False
 
     def _static_reason(self):

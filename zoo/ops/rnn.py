@@ -6,7 +6,8 @@ Both take and return what Keras' ``backend.lstm`` / ``backend.gru`` do
 under ``go_backwards``), with Keras' cell equations, weight layouts and mask
 semantics; the references define those semantics in keras.ops.
 
-The native path is the ``ZooRnn`` op (csrc/kernels/rnn.h): the input
+The native path is the ``ZooRnn`` op (csrc/kernels/rnn.h; inside
+``jit_compile=True`` its XLA kernel, one custom call): the input
 projection for every step as one GEMM, then per step the recurrent GEMM and
 one fused pass; backward (``ZooRnnGrad``) runs BPTT in one call and forms the
 weight gradients as large GEMMs. It runs when :func:`native_unavailable`
@@ -55,6 +56,9 @@ def native_unavailable(activation, recurrent_activation, dtype) -> str | None:
     if backend == "tensorflow":
         if _native.tf_ops() is None:
             return f"the TensorFlow op library is not loaded ({_native.tf_ops_error()})"
+        if _native.tf_in_xla() and not _native.tf_xla_native():
+            return ("XLA is compiling this function and the op library has no XLA kernels "
+                    "for it here (zoo doctor says why)")
     elif backend == "jax":
         if _native.jax_ops() is None:
             return f"the JAX FFI library is not loaded ({_native.jax_ops_error()})"
