@@ -1,7 +1,7 @@
 """zoo.finetune against plain Keras: wall time per epoch, same model, data and epochs.
 
 Run:  python benchmarks/bench_finetune.py [--families dense,autoencoder,rnn,lenet,resnet18]
-                                          [--rounds 3] [--precision] [--out table.md]
+                                          [--rounds 3] [--precision | --jit] [--out table.md]
 
 Per family, each round runs these variants one after the other (so load
 from other processes hits them alike), each on a freshly built model with the
@@ -13,10 +13,13 @@ same seed:
   zoo        zoo.finetune(model, (x, y), head_epochs=0, epochs=...) with its defaults
              (precision="auto", steps_per_execution="auto", Keras' Adam)
   zoo-fused  the same with optimizer="fused_adam" (one fused update op per variable)
+  zoo-graph, zoo-xla  zoo.finetune with jit_compile=False / True
 
 With --precision the run compares precisions instead (what the "auto" rule of
 zoo.training.precision is set from): zoo.finetune's defaults with
 precision="float32" against precision="bfloat16", on the same models and data.
+With --jit, jit_compile=False against True (what zoo.training.speed's
+decision to leave XLA off by default rests on).
 
 Both train the same layers: zoo.finetune's "full" phase keeps BatchNorm in
 inference mode, so the stock variants get zoo.unfreeze(model) too. The time of
@@ -108,7 +111,8 @@ def run(variant, family, x, y, lr=1e-3):
                               fine_tune_learning_rate=lr, batch_size=batch, loss=loss,
                               metrics=metrics, verbose=0, callbacks=[timer],
                               optimizer="fused_adam" if variant == "zoo-fused" else "adam",
-                              precision=precision)
+                              precision=precision,
+                              jit_compile={"zoo-graph": False, "zoo-xla": True}.get(variant, "auto"))
         final, settings = result.metrics, result.settings
     else:
         zoo.unfreeze(model)
@@ -146,11 +150,15 @@ def main():
     p.add_argument("--variants", default="stock,stock-sgd,zoo,zoo-fused")
     p.add_argument("--precision", action="store_true",
                    help="compare zoo.finetune in float32 and in bfloat16")
+    p.add_argument("--jit", action="store_true",
+                   help="compare zoo.finetune with jit_compile=False and True")
     p.add_argument("--out", help="append the markdown table to this file")
     args = p.parse_args()
     assert _native.use_tf_native(), "native op library not loaded"
     if args.precision:
         return compare_precisions(args)
+    if args.jit:
+        return compare_jit(args)
     variants = args.variants.split(",")
     lines = [
         f"Machine: {machine()}; ISA {_native.get_isa()}; medians over {args.rounds} "
@@ -188,23 +196,33 @@ def main():
 def compare_precisions(args):
     from zoo.training.precision import has_bf16_hardware
 
-    variants = ("zoo-float32", "zoo-bfloat16")
+    compare_settings(args, ("zoo-float32", "zoo-bfloat16"), ("float32", "bfloat16"),
+                     f"bfloat16 hardware: {has_bf16_hardware()}")
+
+
+def compare_jit(args):
+    compare_settings(args, ("zoo-graph", "zoo-xla"), ("graph", "XLA"),
+                     f"XLA kernels in the op library: {_native.tf_xla_kernels()}")
+
+
+def compare_settings(args, variants, names, note):
+    """zoo.finetune's defaults with one setting changed: two variants, one row per family."""
+    a, b = names
     lines = [
-        f"Machine: {machine()}; ISA {_native.get_isa()}; bfloat16 hardware: "
-        f"{has_bf16_hardware()}; medians over {args.rounds} interleaved rounds of each run's "
-        "median epoch (first epoch left out).",
+        f"Machine: {machine()}; ISA {_native.get_isa()}; {note}; medians over {args.rounds} "
+        "interleaved rounds of each run's median epoch (first epoch left out).",
         "",
-        "| family | batch | steps/epoch | float32 s/epoch | bfloat16 s/epoch | bfloat16 speed-up "
-        "| float32 final | bfloat16 final |",
+        f"| family | batch | steps/epoch | {a} s/epoch | {b} s/epoch | {b} speed-up "
+        f"| {a} final | {b} final |",
         "|---|---:|---:|---:|---:|---:|---|---|",
     ]
     print("\n".join(lines), flush=True)
     for family in args.families.split(","):
         x, med, finals, _ = measure(family, variants, args.rounds)
-        f32, bf16 = (med[v] for v in variants)
+        ta, tb = (med[v] for v in variants)
         batch = FAMILIES[family][3]
-        lines.append(f"| {family} | {batch} | {-(-len(x) // batch)} | {f32:.3f} | {bf16:.3f} | "
-                     f"{f32 / bf16:.2f}x | {show(finals[variants[0]])} | "
+        lines.append(f"| {family} | {batch} | {-(-len(x) // batch)} | {ta:.3f} | {tb:.3f} | "
+                     f"{ta / tb:.2f}x | {show(finals[variants[0]])} | "
                      f"{show(finals[variants[1]])} |")
         print(lines[-1], flush=True)
     if args.out:

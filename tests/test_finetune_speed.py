@@ -201,6 +201,22 @@ def test_steps_per_execution_gives_the_same_losses(family):
         assert fast.metrics[key] == pytest.approx(value, rel=SPE_RTOL, abs=1e-6), key
 
 
+@pytest.mark.parametrize("family", ["rnn", "dense"])
+def test_jit_compile_gives_the_same_losses(family):
+    # With XLA the LSTM keeps its fused kernel (a custom call) and the dense
+    # layers are XLA's own: the same steps, so the same losses.
+    plain = _run(family, precision="float32")
+    jitted = _run(family, precision="float32", jit_compile=True)
+    assert plain.settings["jit_compile"] is False  # "auto": Keras' graph mode on a CPU
+    assert jitted.settings["jit_compile"] is True
+    np.testing.assert_allclose(jitted.history["loss"], plain.history["loss"], rtol=SPE_RTOL)
+
+
+def test_bad_jit_compile():
+    with pytest.raises(ValueError, match="jit_compile must be True, False or 'auto'"):
+        speed.check_jit_compile("yes")
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_bfloat16_losses_close_to_float32_and_model_returned_float32(family):
     plain = _run(family, precision="float32")
@@ -310,7 +326,8 @@ def test_cli_speed_options(tmp_path):
                                               "--steps-per-execution", "2"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
-    assert report["settings"] == {"precision": "float32", "steps_per_execution": 2}
+    assert report["settings"] == {"precision": "float32", "steps_per_execution": 2,
+                                  "jit_compile": False}
     bad = CliRunner().invoke(main, base + ["--steps-per-execution", "many"])
     assert bad.exit_code == 2 and "positive integer or 'auto'" in bad.output
     bad = CliRunner().invoke(main, base + ["--precision", "int8"])

@@ -213,7 +213,7 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
              batch_size=32, loss=None, metrics=None, callbacks=None, freeze_up_to=None,
              optimizer="adam", verbose="auto", rescale=1.0 / 255, target=None, window=None,
              normalize=True, seed=0, shuffle=True, strategy=None, backup_dir=None,
-             precision="auto", steps_per_execution="auto"):
+             precision="auto", steps_per_execution="auto", jit_compile="auto"):
     """Fine-tune ``model`` on ``data`` in two phases and report the result.
 
     Phase "head": the layers before the head (or up to ``freeze_up_to``) are
@@ -264,6 +264,9 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
             up to 32 (at most an epoch), 1 when a callback works per batch or
             under a distribution strategy (zoo.training.speed). The progress
             bar and batch hooks then advance once per execution.
+        jit_compile: as for ``compile()`` (``"auto"``: Keras' choice, graph
+            mode on a CPU-only TensorFlow). With True, zoo's LSTM/GRU keep
+            their fused kernels inside XLA.
 
     Returns:
         A :class:`FinetuneResult`.
@@ -324,6 +327,7 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     float32_model = model
     with dist.scope():
         model = precision_lib.mixed_copy(model, run_precision)
+    jit = speed.check_jit_compile(jit_compile)
 
     def make_optimizer(lr):
         # "fused_adam"/"fused_adamw": Keras' update as one op per variable (training/optimizers.py)
@@ -345,7 +349,7 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
         set_trainable(model, phase)
         with dist.scope():
             model.compile(optimizer=make_optimizer(lr), loss=loss, metrics=metrics,
-                          steps_per_execution=spe)
+                          steps_per_execution=spe, jit_compile=jit)
         if backup is not None and backup.is_done(phase):
             run_history = backup.restore(model, phase)
         elif custom_loop:
@@ -388,7 +392,7 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
         set_trainable(model, phases[-1][0])
         with dist.scope():
             model.compile(optimizer=make_optimizer(phases[-1][2]), loss=loss, metrics=metrics,
-                          steps_per_execution=spe)
+                          steps_per_execution=spe, jit_compile=jit)
     evaluation = prepared.validation if prepared.validation is not None else prepared.train
     ex, ey = evaluation if isinstance(evaluation, tuple) else (evaluation, None)
     kwargs = {"batch_size": batch_size} if ey is not None else {}
@@ -401,7 +405,8 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     return FinetuneResult(model=model, history=history,
                           metrics={k: float(v) for k, v in final.items()},
                           phases=tuple(phases), data_info=prepared.info,
-                          settings={"precision": run_precision, "steps_per_execution": spe})
+                          settings={"precision": run_precision, "steps_per_execution": spe,
+                                    "jit_compile": model.jit_compile})
 
 
 def _has_layer(model, name) -> bool:

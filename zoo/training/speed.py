@@ -109,3 +109,20 @@ def choose_steps_per_execution(requested, *, batches: int | None, callbacks=(),
         return MAX_STEPS_PER_EXECUTION
     # Never more than an epoch: one execution per epoch is the least overhead.
     return max(1, min(MAX_STEPS_PER_EXECUTION, batches))
+
+
+
+def check_jit_compile(requested):
+    """``jit_compile`` for a fine-tuning run's ``compile()``: True, False, or
+    ``"auto"``, which is Keras' own (graph mode on a CPU-only TensorFlow).
+
+    zoo models compile with XLA on TensorFlow, their LSTM/GRU kept native
+    inside it, but at zoo.finetune's ``steps_per_execution`` XLA measured no
+    steady gain on any family (benchmarks/RESULTS.md, "TensorFlow's XLA with
+    the fused recurrent kernels": 0.87-1.27x either way between runs): the
+    per-step work it removes is what 32 steps per execution already removes.
+    So "auto" does not turn it on; pass True to choose it.
+    """
+    if requested not in (True, False, "auto"):
+        raise ValueError(f"jit_compile must be True, False or 'auto', got {requested!r}")
+    return requested
