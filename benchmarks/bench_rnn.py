@@ -5,6 +5,7 @@ Run:  python benchmarks/bench_rnn.py [--quick] [--full] [--cells lstm,gru] [--no
 
 Variants, same weights, same inputs (batch, time, 16 features), return_sequences=True:
   native   zoo layer (ZooRnn / ZooRnnGrad ops), tf.function
+  nxla     zoo layer, tf.function(jit_compile=True): the ops' XLA kernels (custom calls)
   stock    keras layer, tf.function (TF's while loop over the cell)
   xla      keras layer, tf.function(jit_compile=True)
   jax      keras layer on Keras' JAX backend, jax.jit, in a child process run
@@ -109,7 +110,9 @@ def tf_medians(cell, b, t, u, budget):
 
     out = {}
     for kind, make in (("fwd", fwd), ("fwdbwd", fwdbwd)):
-        fns = {"native": tf.function(make(native)), "stock": tf.function(make(stock)),
+        fns = {"native": tf.function(make(native)),
+               "nxla": tf.function(make(native), jit_compile=True),
+               "stock": tf.function(make(stock)),
                "xla": tf.function(make(stock), jit_compile=True)}
         out[kind] = interleaved_medians(fns, (x,), budget, min_rounds=5)
     return out
@@ -134,9 +137,10 @@ def main():
         print("warning: the native op library is not loaded", file=sys.stderr)
     lines = [f"Per-layer times in ms (medians), features {FEATURES}, return_sequences, "
              f"{machine()}", "",
-             "| cell | batch | T | units | fwd native | fwd stock | fwd xla | fwd jax "
-             "| f+b native | f+b stock | f+b xla | f+b jax | f+b speed-up vs best stock |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| cell | batch | T | units | fwd native | fwd nxla | fwd stock | fwd xla | fwd jax "
+             "| f+b native | f+b nxla | f+b stock | f+b xla | f+b jax "
+             "| f+b speed-up, best zoo vs best stock |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for cell in args.cells.split(","):
         for b, t, u in shapes:
             print(f"{cell} {b}x{t}x{u} ...", file=sys.stderr, flush=True)
@@ -144,10 +148,12 @@ def main():
             j = None if args.no_jax else (jax_medians(cell, [(b, t, u)], args.budget) or {}).get((b, t, u))
             cols = []
             for kind in ("fwd", "fwdbwd"):
-                cols += [r[kind]["native"], r[kind]["stock"], r[kind]["xla"], j[kind] if j else None]
-            best = min(v for v in cols[5:8] if v is not None)
+                cols += [r[kind]["native"], r[kind]["nxla"], r[kind]["stock"], r[kind]["xla"],
+                         j[kind] if j else None]
+            best_stock = min(v for v in cols[7:10] if v is not None)
+            best_zoo = min(cols[5:7])
             cells = " | ".join("n/a" if v is None else f"{v * 1e3:.2f}" for v in cols)
-            lines.append(f"| {cell} | {b} | {t} | {u} | {cells} | {best / cols[4]:.2f}x |")
+            lines.append(f"| {cell} | {b} | {t} | {u} | {cells} | {best_stock / best_zoo:.2f}x |")
             print(lines[-1], file=sys.stderr, flush=True)
     table = "\n".join(lines)
     print(table)

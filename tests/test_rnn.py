@@ -270,6 +270,21 @@ def test_xla_model_fit_matches_graph_mode():
     assert losses[True][-1] < losses[True][0]
 
 
+def test_without_xla_kernels_layers_leave_xla_to_keras(monkeypatch, caplog):
+    # A build without the XLA kernels (or a TF that sees a GPU): the layer
+    # turns jit off for Keras, and inside an XLA function anyway it runs
+    # Keras' loop and says why, instead of failing to compile.
+    monkeypatch.setattr(_native, "tf_xla_native", lambda: False)
+    layer = zoo.layers.LSTM(4)
+    assert layer.supports_jit is False
+    x = tf.ones((2, 3, 5))
+    with caplog.at_level(logging.INFO, logger="zoo"):
+        y = tf.function(lambda x: layer(x), jit_compile=True)(x)
+    assert y.shape == (2, 4)
+    assert any("no XLA kernels" in r.getMessage() for r in caplog.records)
+    np.testing.assert_allclose(y, tf.function(lambda x: layer(x))(x), rtol=1e-5, atol=1e-6)
+
+
 def test_numerical_gradient():
     rng = np.random.default_rng(3)
     b, t, f, u = 3, 5, 2, 3
