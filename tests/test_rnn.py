@@ -270,6 +270,38 @@ def test_xla_model_fit_matches_graph_mode():
     assert losses[True][-1] < losses[True][0]
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_backward_skips_gradients_nobody_asks_for(cell):
+    # The first layer's input is the data and Keras' initial states are zeros:
+    # no gradient reaches them, and the kernel skips computing one.
+    layer = getattr(zoo.layers, cell.upper())(6, return_sequences=True)
+    x = tf.constant(np.random.default_rng(5).standard_normal((4, 7, 9)).astype("float32"))
+    layer(x)
+
+    def step(x, watch):
+        with tf.GradientTape() as tape:
+            if watch:
+                tape.watch(x)
+            y = tf.reduce_sum(tf.sin(layer(x, training=True)))
+        return tape.gradient(y, layer.trainable_weights + ([x] if watch else []))
+
+    results = {}
+    for watch in (False, True):
+        fn = tf.function(lambda x, watch=watch: step(x, watch))
+        graph = fn.get_concrete_function(x).graph
+        (grad,) = [op for op in graph.get_operations() if op.type == "ZooRnnGrad"]
+        assert grad.get_attr("need_dx") is watch
+        assert grad.get_attr("need_dstates") is False
+        results[watch] = [g.numpy() for g in fn(x)]
+    for a, b in zip(results[False], results[True]):
+        np.testing.assert_array_equal(a, b)
+    assert results[True][-1].shape == x.shape and np.abs(results[True][-1]).max() > 0
+    if _native.tf_xla_kernels():  # and inside XLA, where the custom call skips them too
+        jitted = tf.function(lambda x: step(x, False), jit_compile=True)
+        for a, b in zip(jitted(x), results[False]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_without_xla_kernels_layers_leave_xla_to_keras(monkeypatch, caplog):
     # A build without the XLA kernels (or a TF that sees a GPU): the layer
     # turns jit off for Keras, and inside an XLA function anyway it runs

@@ -183,7 +183,7 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
                 want_dw ? BT * I : 0});
   transpose(a.recurrent, H, GH, ws[0]);
   pl.ut = ws[0];
-  if (I > 0) transpose(a.kernel, I, GH, ws[1]);
+  if (a.dx && I > 0) transpose(a.kernel, I, GH, ws[1]);  // read by the dx GEMM only
   pl.wt = ws[1];
   pl.dg = ws[2];
   pl.dg2 = after ? ws[3] : nullptr;

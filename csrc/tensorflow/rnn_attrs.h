@@ -22,6 +22,22 @@ inline std::string shape_str(const tensorflow::TensorShape& s) { return s.DebugS
       .Attr("zero_output_for_mask: bool = false")      \
       .Attr("return_sequences: bool = false")
 
+// ZooRnnGrad's: whether the input and the initial states need gradients (the
+// layer's input is often the data, and Keras' initial states are zeros): the
+// backward then skips the per-step dx GEMM, and those outputs are empty.
+#define ZOO_RNN_GRAD_ATTRS                 \
+  Attr("need_dx: bool = true")             \
+      .Attr("need_dstates: bool = true")
+
+struct RnnGradWants {
+  bool need_dx = true, need_dstates = true;
+
+  explicit RnnGradWants(tensorflow::OpKernelConstruction* ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("need_dx", &need_dx));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("need_dstates", &need_dstates));
+  }
+};
+
 struct RnnAttrs {
   RnnConfig cfg;
 

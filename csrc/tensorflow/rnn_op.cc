@@ -72,19 +72,23 @@ REGISTER_OP("ZooRnnGrad")
     .Output("dh0: float")
     .Output("dc0: float")
     .ZOO_RNN_ATTRS
+    .ZOO_RNN_GRAD_ATTRS
     .SetShapeFn([](si::InferenceContext* c) {
       std::string cell;
+      bool need_dx = true, need_dstates = true;
       TF_RETURN_IF_ERROR(c->GetAttr("cell", &cell));
+      TF_RETURN_IF_ERROR(c->GetAttr("need_dx", &need_dx));
+      TF_RETURN_IF_ERROR(c->GetAttr("need_dstates", &need_dstates));
       si::ShapeHandle x, u;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 3, &x));
       TF_RETURN_IF_ERROR(c->WithRank(c->input(5), 2, &u));
       si::DimensionHandle b = c->Dim(x, 0), h = c->Dim(u, 0);
-      c->set_output(0, c->input(3));
+      c->set_output(0, need_dx ? c->input(3) : c->Vector(0));
       c->set_output(1, c->input(4));
       c->set_output(2, c->input(5));
       c->set_output(3, c->input(6));
-      c->set_output(4, c->MakeShape({b, h}));
-      c->set_output(5, cell == "lstm" ? c->MakeShape({b, h}) : c->Vector(0));
+      c->set_output(4, need_dstates ? c->MakeShape({b, h}) : c->Vector(0));
+      c->set_output(5, cell == "lstm" && need_dstates ? c->MakeShape({b, h}) : c->Vector(0));
       return absl::OkStatus();
     });
 
@@ -139,7 +143,7 @@ class RnnOp : public OpKernel {
 
 class RnnGradOp : public OpKernel {
  public:
-  explicit RnnGradOp(OpKernelConstruction* ctx) : OpKernel(ctx), attrs_(ctx) {}
+  explicit RnnGradOp(OpKernelConstruction* ctx) : OpKernel(ctx), attrs_(ctx), grads_(ctx) {}
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor &dy = ctx->input(0), &dh = ctx->input(1), &dc = ctx->input(2);
@@ -148,14 +152,15 @@ class RnnGradOp : public OpKernel {
     RnnConfig cfg;
     OP_REQUIRES_OK(ctx, attrs_.dims(x.shape(), w.shape(), u.shape(), b.shape(), mask.shape(), &cfg));
     OP_REQUIRES_OK(ctx, check_grad_inputs(dy.shape(), dh.shape(), dc.shape(), reserve.shape(), cfg));
-    const TensorShape state({cfg.batch, cfg.units});
+    const TensorShape state({cfg.batch, cfg.units}), none({0});
+    const TensorShape dstate = grads_.need_dstates ? state : none;
     Tensor *dx = nullptr, *dw = nullptr, *du = nullptr, *db = nullptr, *dh0 = nullptr, *dc0 = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &dx));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, grads_.need_dx ? x.shape() : none, &dx));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, w.shape(), &dw));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, u.shape(), &du));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(3, b.shape(), &db));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(4, state, &dh0));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(5, attrs_.lstm() ? state : TensorShape({0}), &dc0));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(4, dstate, &dh0));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(5, attrs_.lstm() ? dstate : none, &dc0));
     RnnBackward a;
     a.cfg = cfg;
     a.dy = opt(dy);
@@ -167,17 +172,18 @@ class RnnGradOp : public OpKernel {
     a.bias = opt(b);
     a.mask = opt_mask(mask);
     a.reserve = reserve.flat<float>().data();
-    a.dx = dx->flat<float>().data();
+    a.dx = grads_.need_dx ? dx->flat<float>().data() : nullptr;
     a.dkernel = dw->flat<float>().data();
     a.drecurrent = du->flat<float>().data();
     a.dbias = b.NumElements() ? db->flat<float>().data() : nullptr;
-    a.dh0 = dh0->flat<float>().data();
-    a.dc0 = attrs_.lstm() ? dc0->flat<float>().data() : nullptr;
+    a.dh0 = grads_.need_dstates ? dh0->flat<float>().data() : nullptr;
+    a.dc0 = attrs_.lstm() && grads_.need_dstates ? dc0->flat<float>().data() : nullptr;
     run_checked(ctx, [&] { rnn_backward(a, TfParallel(ctx)); });
   }
 
  private:
   RnnAttrs attrs_;
+  RnnGradWants grads_;
 };
 
 }  // namespace

@@ -55,7 +55,7 @@ namespace {
 
 constexpr char kForward[] = "zoo_rnn_forward";
 constexpr char kBackward[] = "zoo_rnn_backward";
-constexpr uint32_t kMagic = 0x7a726e31;  // "zrn1": a change of this struct changes it
+constexpr uint32_t kMagic = 0x7a726e32;  // "zrn2": a change of this struct changes it
 
 // What the opaque carries: the configuration and which optional operands are
 // present (an absent one is an empty buffer).
@@ -64,6 +64,7 @@ struct Packed {
   RnnConfig cfg;
   bool bias = false, h0 = false, c0 = false, mask = false, training = false;
   bool dy = false, dh = false, dc = false;
+  bool need_dx = true, need_dstates = true;  // ZooRnnGrad's outputs, else empty
 };
 static_assert(std::is_trivially_copyable_v<Packed>, "the opaque is a byte copy");
 
@@ -142,12 +143,12 @@ void backward_target(void* out, const void** in, const char* opaque, size_t len,
     a.bias = present<float>(in[6], p.bias);
     a.mask = present<uint8_t>(in[7], p.mask);
     a.reserve = static_cast<const float*>(in[8]);
-    a.dx = static_cast<float*>(outs[0]);
+    a.dx = p.need_dx ? static_cast<float*>(outs[0]) : nullptr;
     a.dkernel = static_cast<float*>(outs[1]);
     a.drecurrent = static_cast<float*>(outs[2]);
     a.dbias = p.bias ? static_cast<float*>(outs[3]) : nullptr;
-    a.dh0 = static_cast<float*>(outs[4]);
-    a.dc0 = lstm ? static_cast<float*>(outs[5]) : nullptr;
+    a.dh0 = p.need_dstates ? static_cast<float*>(outs[4]) : nullptr;
+    a.dc0 = lstm && p.need_dstates ? static_cast<float*>(outs[5]) : nullptr;
     rnn_backward(a, pool());
   });
 }
@@ -221,7 +222,8 @@ class RnnXlaOp : public XlaOpKernel {
 
 class RnnGradXlaOp : public XlaOpKernel {
  public:
-  explicit RnnGradXlaOp(tensorflow::OpKernelConstruction* ctx) : XlaOpKernel(ctx), attrs_(ctx) {}
+  explicit RnnGradXlaOp(tensorflow::OpKernelConstruction* ctx)
+      : XlaOpKernel(ctx), attrs_(ctx), grads_(ctx) {}
 
   void Compile(XlaOpKernelContext* ctx) override {
     const TensorShape dy = ctx->InputShape(0), dh = ctx->InputShape(1), dc = ctx->InputShape(2),
@@ -237,15 +239,20 @@ class RnnGradXlaOp : public XlaOpKernel {
     p.dy = dy.num_elements() != 0;
     p.dh = dh.num_elements() != 0;
     p.dc = dc.num_elements() != 0;
+    p.need_dx = grads_.need_dx;
+    p.need_dstates = grads_.need_dstates;
     const TensorShape state({p.cfg.batch, p.cfg.units}), none({0});
+    const TensorShape dstate = grads_.need_dstates ? state : none;
     emit(ctx, kBackward, p,
          {f32(dy), f32(dh), f32(dc), f32(x), f32(w), f32(u), f32(b), row_major(xla::PRED, mask),
           f32(reserve)},
-         {f32(x), f32(w), f32(u), f32(b), f32(state), f32(attrs_.lstm() ? state : none)});
+         {f32(grads_.need_dx ? x : none), f32(w), f32(u), f32(b), f32(dstate),
+          f32(attrs_.lstm() ? dstate : none)});
   }
 
  private:
   RnnAttrs attrs_;
+  RnnGradWants grads_;
 };
 
 }  // namespace

@@ -382,6 +382,13 @@ def _register_gradients():
         attrs = {k: op.get_attr(k) for k in _ATTRS}
         x, kernel, recurrent, bias, _h0, _c0, mask = op.inputs
         reserve = op.outputs[3]
+        # Inputs the tape does not differentiate (TF's tape passes their
+        # indices): the data a first layer reads, Keras' zero initial states.
+        # The kernel then skips them; the per-step dx GEMM is a third of a
+        # narrow layer's backward GEMM work.
+        skip = set(getattr(op, "skip_input_indices", None) or ())
+        need_dx = 0 not in skip
+        need_dstates = not {4, 5} <= skip
         if not op.get_attr("training"):
             # Run in inference mode (a layer called directly defaults to
             # training=False) yet differentiated: run the forward again and
@@ -390,9 +397,12 @@ def _register_gradients():
         empty = tf.zeros([0], tf.float32)
         dx, dk, du, db, dh0, dc0 = lib.zoo_rnn_grad(
             empty if dy is None else dy, empty if dh is None else dh,
-            empty if dc is None else dc, x, kernel, recurrent, bias, mask, reserve, **attrs)
+            empty if dc is None else dc, x, kernel, recurrent, bias, mask, reserve,
+            need_dx=need_dx, need_dstates=need_dstates, **attrs)
         lstm = attrs["cell"] in (b"lstm", "lstm")
-        return dx, dk, du, db, dh0, (dc0 if lstm else None), None
+        if not need_dstates:
+            dh0 = dc0 = None
+        return (dx if need_dx else None), dk, du, db, dh0, (dc0 if lstm else None), None
 
     @tf.RegisterGradient("ZooRnnGrad")
     def _zoo_rnn_grad_grad(op, *grads):
