@@ -23,7 +23,7 @@ if command -v nvcc >/dev/null; then
   ZOO_CUBLASLT_INCLUDE_DIR=$(bash scripts/cublas-headers.sh)
   export ZOO_CUBLASLT_INCLUDE_DIR ZOO_REQUIRE_CUDA_BUILD=1
 fi
-export TF_CPP_MIN_LOG_LEVEL=2 ZOO_REQUIRE_NATIVE=1
+export TF_CPP_MIN_LOG_LEVEL=2 ZOO_REQUIRE_NATIVE=1 ZOO_REQUIRE_TF_XLA_BUILD=1
 # One worker per core, whole files per worker (module fixtures build once); the
 # long files go first (tests/conftest.py). ZOO_TEST_WORKERS=0 runs in-process.
 exec pytest -p no:cacheprovider --rootdir=. -c pyproject.toml \
