@@ -581,10 +581,29 @@ def test_bad_inputs_raise_clear_errors():
         zoo.ops.gru(x, h, None, tf.ones((3, 6)), tf.ones((2, 6)), tf.ones((6,)), reset_after=True)
 
 
-def test_op_validates_before_touching_memory():
+@pytest.mark.parametrize("where", ["op", "xla"])
+def test_op_validates_before_touching_memory(where):
     # Straight to the op library, past the Python checks: the kernel's own
-    # validation must catch each of these.
-    lib = _native.tf_ops()
+    # validation must catch each of these, and so must the XLA kernels at
+    # compile time (the custom call itself sees no shapes).
+    if where == "xla" and not _native.tf_xla_kernels():
+        pytest.skip("op library built without its XLA kernels")
+    ops = _native.tf_ops()
+
+    class lib:  # the two ops, called eagerly or compiled by XLA
+        @staticmethod
+        def zoo_rnn(*args, **attrs):
+            return run(ops.zoo_rnn, args, attrs)
+
+        @staticmethod
+        def zoo_rnn_grad(*args, **attrs):
+            return run(ops.zoo_rnn_grad, args, attrs)
+
+    def run(op, args, attrs):
+        if where == "op":
+            return op(*args, **attrs)
+        return tf.function(lambda *a: op(*a, **attrs), jit_compile=True)(*args)
+
     e, nomask = tf.zeros([0]), tf.zeros([0], tf.bool)
     x, w, r, b, h = tf.ones((2, 4, 3)), tf.ones((3, 8)), tf.ones((2, 8)), tf.ones((8,)), tf.zeros((2, 2))
     bad = [
