@@ -268,9 +268,11 @@ def tf_xla_native() -> bool:
     XLA would compile for the GPU instead."""
     if not tf_xla_kernels():
         return False
-    import tensorflow as tf
+    if "tf_gpu" not in _state:  # asked at every eager call of a layer: once is enough
+        import tensorflow as tf
 
-    return not tf.config.list_physical_devices("GPU")
+        _state["tf_gpu"] = bool(tf.config.list_physical_devices("GPU"))
+    return not _state["tf_gpu"]
 
 
 def tf_in_xla() -> bool:

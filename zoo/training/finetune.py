@@ -296,6 +296,7 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     for name, value in (("head_epochs", head_epochs), ("epochs", epochs)):
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    jit = speed.check_jit_compile(jit_compile)
     family = precision_lib.model_family(model)  # before a new head drops the origin
     prepared = prepare(data, model, validation_data=validation_data,
                        validation_split=validation_split, batch_size=batch_size, seed=seed,
@@ -327,7 +328,6 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     float32_model = model
     with dist.scope():
         model = precision_lib.mixed_copy(model, run_precision)
-    jit = speed.check_jit_compile(jit_compile)
 
     def make_optimizer(lr):
         # "fused_adam"/"fused_adamw": Keras' update as one op per variable (training/optimizers.py)

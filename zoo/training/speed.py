@@ -111,7 +111,6 @@ def choose_steps_per_execution(requested, *, batches: int | None, callbacks=(),
     return max(1, min(MAX_STEPS_PER_EXECUTION, batches))
 
 
-
 def check_jit_compile(requested):
     """``jit_compile`` for a fine-tuning run's ``compile()``: True, False, or
     ``"auto"``, which is Keras' own (graph mode on a CPU-only TensorFlow).
