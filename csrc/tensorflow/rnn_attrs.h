@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "tensorflow/core/framework/op_kernel.h"
 #include "../kernels/rnn.h"
@@ -138,6 +139,44 @@ inline absl::Status check_grad_inputs(const tensorflow::TensorShape& dy,
                            rnn_reserve_floats(c),
                            " are needed: take gradients of a ZooRnn run with training=True");
   return absl::OkStatus();
+}
+
+// ----------------------------------------------------------------------------
+// Each op's input checks and output shapes, in one place for its CPU kernel
+// (tensors' shapes, rnn_op.cc) and its XLA kernel (static shapes, xla_rnn.cc),
+// so that the two cannot drift apart. Shapes come in the op's input order.
+using RnnShapes = std::vector<tensorflow::TensorShape>;
+
+// ZooRnn: x, kernel, recurrent_kernel, bias, h0, c0, mask.
+inline absl::Status check_forward(const RnnAttrs& at, const RnnShapes& in, RnnConfig* cfg) {
+  TF_RETURN_IF_ERROR(at.dims(in[0], in[1], in[2], in[3], in[6], cfg));
+  TF_RETURN_IF_ERROR(check_state("initial h", in[4], *cfg, true));
+  if (at.lstm()) TF_RETURN_IF_ERROR(check_state("initial c", in[5], *cfg, true));
+  return absl::OkStatus();
+}
+
+// ZooRnn's outputs: y, h, c (empty for GRU), reserve (empty unless training).
+inline RnnShapes forward_outputs(const RnnConfig& c, bool training) {
+  const tensorflow::TensorShape state({c.batch, c.units}), none({0});
+  return {rnn_output_shape(c), state, c.cell == RnnCell::lstm ? state : none,
+          tensorflow::TensorShape({training ? rnn_reserve_floats(c) : 0})};
+}
+
+// ZooRnnGrad: dy, dh, dc, x, kernel, recurrent_kernel, bias, mask, reserve.
+inline absl::Status check_backward(const RnnAttrs& at, const RnnShapes& in, RnnConfig* cfg) {
+  TF_RETURN_IF_ERROR(at.dims(in[3], in[4], in[5], in[6], in[7], cfg));
+  return check_grad_inputs(in[0], in[1], in[2], in[8], *cfg);
+}
+
+// ZooRnnGrad's outputs: dx, dkernel, drecurrent_kernel, dbias, dh0, dc0, the
+// ones not wanted (and dc0 for GRU) empty.
+inline RnnShapes backward_outputs(const RnnShapes& in, const RnnConfig& c,
+                                  const RnnGradWants& want) {
+  const tensorflow::TensorShape none({0});
+  const tensorflow::TensorShape dstate =
+      want.need_dstates ? tensorflow::TensorShape({c.batch, c.units}) : none;
+  return {want.need_dx ? in[3] : none, in[4], in[5], in[6], dstate,
+          c.cell == RnnCell::lstm ? dstate : none};
 }
 
 }  // namespace zoo::tf

@@ -1,7 +1,7 @@
 // TensorFlow ops ZooRnn and ZooRnnGrad over the whole-sequence LSTM/GRU
 // kernels (csrc/kernels/rnn.h), float32, CPU. The gradient is registered in
-// Python (zoo/ops/rnn.py). Not XLA-compilable: layers using it set
-// supports_jit = False.
+// Python (zoo/ops/rnn.py). Their XLA kernels, for jit_compile=True, are in
+// xla_rnn.cc; both share the checks and output shapes of rnn_attrs.h.
 //
 // Absent inputs are empty [0] tensors: bias (use_bias=False), c0 (GRU), mask.
 // ZooRnn's `reserve` output (training=True) holds what ZooRnnGrad reads back;
@@ -100,6 +100,19 @@ const uint8_t* opt_mask(const Tensor& t) {
   return t.NumElements() ? reinterpret_cast<const uint8_t*>(t.flat<bool>().data()) : nullptr;
 }
 
+RnnShapes input_shapes(OpKernelContext* ctx) {
+  RnnShapes in;
+  for (int i = 0; i < ctx->num_inputs(); ++i) in.push_back(ctx->input(i).shape());
+  return in;
+}
+
+// Allocates the op's outputs with these shapes.
+absl::Status allocate(OpKernelContext* ctx, const RnnShapes& shapes, Tensor** out) {
+  for (int i = 0; i < static_cast<int>(shapes.size()); ++i)
+    TF_RETURN_IF_ERROR(ctx->allocate_output(i, shapes[i], &out[i]));
+  return absl::OkStatus();
+}
+
 class RnnOp : public OpKernel {
  public:
   explicit RnnOp(OpKernelConstruction* ctx) : OpKernel(ctx), attrs_(ctx) {
@@ -110,16 +123,10 @@ class RnnOp : public OpKernel {
     const Tensor &x = ctx->input(0), &w = ctx->input(1), &u = ctx->input(2), &b = ctx->input(3);
     const Tensor &h0 = ctx->input(4), &c0 = ctx->input(5), &mask = ctx->input(6);
     RnnConfig cfg;
-    OP_REQUIRES_OK(ctx, attrs_.dims(x.shape(), w.shape(), u.shape(), b.shape(), mask.shape(), &cfg));
-    OP_REQUIRES_OK(ctx, check_state("initial h", h0.shape(), cfg, true));
-    if (attrs_.lstm()) OP_REQUIRES_OK(ctx, check_state("initial c", c0.shape(), cfg, true));
-    const TensorShape state({cfg.batch, cfg.units});
-    Tensor *y = nullptr, *h = nullptr, *c = nullptr, *reserve = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, rnn_output_shape(cfg), &y));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, state, &h));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, attrs_.lstm() ? state : TensorShape({0}), &c));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            3, TensorShape({training_ ? rnn_reserve_floats(cfg) : 0}), &reserve));
+    OP_REQUIRES_OK(ctx, check_forward(attrs_, input_shapes(ctx), &cfg));
+    Tensor* out[4] = {};
+    OP_REQUIRES_OK(ctx, allocate(ctx, forward_outputs(cfg, training_), out));
+    Tensor *y = out[0], *h = out[1], *c = out[2], *reserve = out[3];
     RnnForward f;
     f.cfg = cfg;
     f.x = x.flat<float>().data();
@@ -150,17 +157,11 @@ class RnnGradOp : public OpKernel {
     const Tensor &x = ctx->input(3), &w = ctx->input(4), &u = ctx->input(5), &b = ctx->input(6);
     const Tensor &mask = ctx->input(7), &reserve = ctx->input(8);
     RnnConfig cfg;
-    OP_REQUIRES_OK(ctx, attrs_.dims(x.shape(), w.shape(), u.shape(), b.shape(), mask.shape(), &cfg));
-    OP_REQUIRES_OK(ctx, check_grad_inputs(dy.shape(), dh.shape(), dc.shape(), reserve.shape(), cfg));
-    const TensorShape state({cfg.batch, cfg.units}), none({0});
-    const TensorShape dstate = grads_.need_dstates ? state : none;
-    Tensor *dx = nullptr, *dw = nullptr, *du = nullptr, *db = nullptr, *dh0 = nullptr, *dc0 = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, grads_.need_dx ? x.shape() : none, &dx));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, w.shape(), &dw));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, u.shape(), &du));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(3, b.shape(), &db));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(4, dstate, &dh0));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(5, attrs_.lstm() ? dstate : none, &dc0));
+    const RnnShapes in = input_shapes(ctx);
+    OP_REQUIRES_OK(ctx, check_backward(attrs_, in, &cfg));
+    Tensor* out[6] = {};
+    OP_REQUIRES_OK(ctx, allocate(ctx, backward_outputs(in, cfg, grads_), out));
+    Tensor *dx = out[0], *dw = out[1], *du = out[2], *db = out[3], *dh0 = out[4], *dc0 = out[5];
     RnnBackward a;
     a.cfg = cfg;
     a.dy = opt(dy);

@@ -172,13 +172,24 @@ xla::Shape row_major(xla::PrimitiveType type, const TensorShape& s) {
   return xla::ShapeUtil::MakeShapeWithDescendingLayout(type, std::vector<int64_t>(d.begin(), d.end()));
 }
 
-xla::Shape f32(const TensorShape& s) { return row_major(xla::F32, s); }
+RnnShapes input_shapes(XlaOpKernelContext* ctx) {
+  RnnShapes in;
+  for (int i = 0; i < ctx->num_inputs(); ++i) in.push_back(ctx->InputShape(i));
+  return in;
+}
 
-// Emits the call and hands out the tuple's elements as the op's outputs.
-void emit(XlaOpKernelContext* ctx, const char* target, const Packed& p,
-          const std::vector<xla::Shape>& operand_shapes, const std::vector<xla::Shape>& results) {
+// Emits the call over the op's inputs (float32, but the bool mask at
+// `mask_index`), with results of these shapes, and hands out the tuple's
+// elements as the op's outputs.
+void emit(XlaOpKernelContext* ctx, const char* target, const Packed& p, const RnnShapes& in,
+          int mask_index, const RnnShapes& out) {
   std::vector<xla::XlaOp> operands;
-  for (int i = 0; i < ctx->num_inputs(); ++i) operands.push_back(ctx->Input(i));
+  std::vector<xla::Shape> operand_shapes, results;
+  for (int i = 0; i < static_cast<int>(in.size()); ++i) {
+    operands.push_back(ctx->Input(i));
+    operand_shapes.push_back(row_major(i == mask_index ? xla::PRED : xla::F32, in[i]));
+  }
+  for (const TensorShape& s : out) results.push_back(row_major(xla::F32, s));
   const std::string opaque(reinterpret_cast<const char*>(&p), sizeof(Packed));
   xla::XlaOp call = xla::CustomCallWithLayout(
       ctx->builder(), target, operands, xla::ShapeUtil::MakeTupleShape(results), operand_shapes,
@@ -195,24 +206,17 @@ class RnnXlaOp : public XlaOpKernel {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("training", &training_));
   }
 
+  // Inputs x, kernel, recurrent_kernel, bias, h0, c0, mask.
   void Compile(XlaOpKernelContext* ctx) override {
-    const TensorShape x = ctx->InputShape(0), w = ctx->InputShape(1), u = ctx->InputShape(2),
-                      b = ctx->InputShape(3), h0 = ctx->InputShape(4), c0 = ctx->InputShape(5),
-                      mask = ctx->InputShape(6);
+    const RnnShapes in = input_shapes(ctx);
     Packed p;
-    OP_REQUIRES_OK(ctx, attrs_.dims(x, w, u, b, mask, &p.cfg));
-    OP_REQUIRES_OK(ctx, check_state("initial h", h0, p.cfg, true));
-    if (attrs_.lstm()) OP_REQUIRES_OK(ctx, check_state("initial c", c0, p.cfg, true));
-    p.bias = b.num_elements() != 0;
-    p.h0 = h0.num_elements() != 0;
-    p.c0 = c0.num_elements() != 0;
-    p.mask = mask.num_elements() != 0;
+    OP_REQUIRES_OK(ctx, check_forward(attrs_, in, &p.cfg));
+    p.bias = in[3].num_elements() != 0;
+    p.h0 = in[4].num_elements() != 0;
+    p.c0 = in[5].num_elements() != 0;
+    p.mask = in[6].num_elements() != 0;
     p.training = training_;
-    const TensorShape state({p.cfg.batch, p.cfg.units}), none({0});
-    emit(ctx, kForward, p,
-         {f32(x), f32(w), f32(u), f32(b), f32(h0), f32(c0), row_major(xla::PRED, mask)},
-         {f32(rnn_output_shape(p.cfg)), f32(state), f32(attrs_.lstm() ? state : none),
-          f32(TensorShape({training_ ? rnn_reserve_floats(p.cfg) : 0}))});
+    emit(ctx, kForward, p, in, /*mask_index=*/6, forward_outputs(p.cfg, training_));
   }
 
  private:
@@ -225,29 +229,20 @@ class RnnGradXlaOp : public XlaOpKernel {
   explicit RnnGradXlaOp(tensorflow::OpKernelConstruction* ctx)
       : XlaOpKernel(ctx), attrs_(ctx), grads_(ctx) {}
 
+  // Inputs dy, dh, dc, x, kernel, recurrent_kernel, bias, mask, reserve.
   void Compile(XlaOpKernelContext* ctx) override {
-    const TensorShape dy = ctx->InputShape(0), dh = ctx->InputShape(1), dc = ctx->InputShape(2),
-                      x = ctx->InputShape(3), w = ctx->InputShape(4), u = ctx->InputShape(5),
-                      b = ctx->InputShape(6), mask = ctx->InputShape(7),
-                      reserve = ctx->InputShape(8);
+    const RnnShapes in = input_shapes(ctx);
     Packed p;
-    OP_REQUIRES_OK(ctx, attrs_.dims(x, w, u, b, mask, &p.cfg));
-    OP_REQUIRES_OK(ctx, check_grad_inputs(dy, dh, dc, reserve, p.cfg));
-    p.bias = b.num_elements() != 0;
-    p.mask = mask.num_elements() != 0;
+    OP_REQUIRES_OK(ctx, check_backward(attrs_, in, &p.cfg));
+    p.dy = in[0].num_elements() != 0;
+    p.dh = in[1].num_elements() != 0;
+    p.dc = in[2].num_elements() != 0;
+    p.bias = in[6].num_elements() != 0;
+    p.mask = in[7].num_elements() != 0;
     p.training = true;
-    p.dy = dy.num_elements() != 0;
-    p.dh = dh.num_elements() != 0;
-    p.dc = dc.num_elements() != 0;
     p.need_dx = grads_.need_dx;
     p.need_dstates = grads_.need_dstates;
-    const TensorShape state({p.cfg.batch, p.cfg.units}), none({0});
-    const TensorShape dstate = grads_.need_dstates ? state : none;
-    emit(ctx, kBackward, p,
-         {f32(dy), f32(dh), f32(dc), f32(x), f32(w), f32(u), f32(b), row_major(xla::PRED, mask),
-          f32(reserve)},
-         {f32(grads_.need_dx ? x : none), f32(w), f32(u), f32(b), f32(dstate),
-          f32(attrs_.lstm() ? dstate : none)});
+    emit(ctx, kBackward, p, in, /*mask_index=*/7, backward_outputs(in, p.cfg, grads_));
   }
 
  private:
