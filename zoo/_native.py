@@ -284,11 +284,11 @@ def tf_in_xla() -> bool:
     lower to their XLA kernels (custom calls, csrc/tensorflow/xla_rnn.cc)."""
     import tensorflow as tf
 
+    if tf.executing_eagerly():  # every eager op call asks: answer it first
+        return False
     try:
         from tensorflow.python.ops import control_flow_util
     except ImportError:  # pragma: no cover - a TF without it has no such tracing to detect
-        return False
-    if tf.executing_eagerly():
         return False
     return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
 
