@@ -1,7 +1,8 @@
 """zoo.finetune against plain Keras: wall time per epoch, same model, data and epochs.
 
 Run:  python benchmarks/bench_finetune.py [--families dense,autoencoder,rnn,lenet,resnet18]
-                                          [--rounds 3] [--precision | --jit] [--out table.md]
+                                          [--rounds 3] [--precision | --jit | --pipeline]
+                                          [--out table.md]
 
 Per family, each round runs these variants one after the other (so load
 from other processes hits them alike), each on a freshly built model with the
@@ -14,12 +15,15 @@ same seed:
              (precision="auto", steps_per_execution="auto", Keras' Adam)
   zoo-fused  the same with optimizer="fused_adam" (one fused update op per variable)
   zoo-graph, zoo-xla  zoo.finetune with jit_compile=False / True
+  spe-arrays, spe-batches  compile(steps_per_execution as finetune picks) + fit on
+             the arrays (Keras' pipeline) / on zoo.training.batches.epoch_batches
 
 With --precision the run compares precisions instead (what the "auto" rule of
 zoo.training.precision is set from): zoo.finetune's defaults with
 precision="float32" against precision="bfloat16", on the same models and data.
 With --jit, jit_compile=False against True (what zoo.training.speed's
-decision to leave XLA off by default rests on).
+decision to leave XLA off by default rests on). With --pipeline, Keras' array
+pipeline against zoo's (what finetune feeds arrays through).
 
 Both train the same layers: zoo.finetune's "full" phase keeps BatchNorm in
 inference mode, so the stock variants get zoo.unfreeze(model) too. The time of
@@ -43,6 +47,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import zoo  # noqa: E402
+import zoo.training.batches  # noqa: E402
+import zoo.training.speed  # noqa: E402
 from _timing import machine  # noqa: E402
 from zoo import _native  # noqa: E402
 
@@ -114,6 +120,22 @@ def run(variant, family, x, y, lr=1e-3):
                               precision=precision,
                               jit_compile={"zoo-graph": False, "zoo-xla": True}.get(variant, "auto"))
         final, settings = result.metrics, result.settings
+    elif variant.startswith("spe-"):
+        # zoo.finetune's steps per execution on compile + fit, the arrays fed
+        # through Keras' pipeline or through zoo's (training/batches.py)
+        zoo.unfreeze(model)
+        spe = zoo.training.speed.choose_steps_per_execution(
+            "auto", batches=-(-len(x) // batch), callbacks=[timer])
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=metrics,
+                      steps_per_execution=spe)
+        if variant == "spe-batches":
+            train = zoo.training.batches.epoch_batches(x, y, batch_size=batch, seed=0)
+            model.fit(train, epochs=epochs, verbose=0, callbacks=[timer],
+                      steps_per_epoch=zoo.training.batches.batches_per_epoch(len(x), batch))
+        else:
+            model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[timer])
+        final = model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)
+        settings = {"steps_per_execution": spe}
     else:
         zoo.unfreeze(model)
         optimizer = keras.optimizers.Adam(lr) if variant == "stock" else keras.optimizers.SGD(lr)
@@ -152,6 +174,9 @@ def main():
                    help="compare zoo.finetune in float32 and in bfloat16")
     p.add_argument("--jit", action="store_true",
                    help="compare zoo.finetune with jit_compile=False and True")
+    p.add_argument("--pipeline", action="store_true",
+                   help="compare Keras' array pipeline with zoo's, both at finetune's "
+                        "steps per execution")
     p.add_argument("--out", help="append the markdown table to this file")
     args = p.parse_args()
     assert _native.use_tf_native(), "native op library not loaded"
@@ -159,6 +184,9 @@ def main():
         return compare_precisions(args)
     if args.jit:
         return compare_jit(args)
+    if args.pipeline:
+        return compare_settings(args, ("spe-arrays", "spe-batches"), ("Keras arrays", "zoo batches"),
+                                "float32, Keras' Adam")
     variants = args.variants.split(",")
     lines = [
         f"Machine: {machine()}; ISA {_native.get_isa()}; medians over {args.rounds} "

@@ -147,6 +147,14 @@ def check_dense():
                x, w, b)
     record("dense", "HLO has the FFI calls", "ZooDenseFwd" in text and "ZooDenseBwd" in text,
            "custom_call targets")
+    # dx is a custom call of its own: XLA drops it when x is not differentiated
+    # (a model's first layer), and keeps it when it is.
+    for argnums, calls in (((1, 2), 1), ((0, 1, 2), 2)):
+        step = jax.jit(jax.grad(lambda x, w, b: jnp.sum(dense(x, w, b, "relu")), argnums=argnums))
+        compiled = step.lower(x, w, b).compile().as_text()
+        found = compiled.count('custom_call_target="ZooDenseBwd"')
+        record("dense", f"backward calls after XLA's dead-code pass, grad of {argnums}",
+               found == calls, f"{found} ZooDenseBwd calls, want {calls}")
 
 
 @guarded("errors")
@@ -165,6 +173,18 @@ def check_errors():
     raises("dense kernel mismatch under jit",
            lambda: jax.jit(lambda x, w: dense(x, w, None, "relu"))(rand((4, 5)), rand((6, 3))),
            ValueError, ["kernel expects 6"])
+    import zoo.ops._jax as zjax
+    from zoo.ops._activations import resolve
+
+    def bad_dense_backward(dw_shape):
+        x, w, b = rand((4, 5)), rand((5, 3)), rand((3,))
+        outs = tuple(zjax._spec(s, "float32") for s in ((0,), dw_shape, (3,)))
+        return zjax._call("ZooDenseBwd", outs, rand((4, 3)), x, w, b, zjax._empty(),
+                          **zjax._act_attrs(resolve("linear")))
+
+    raises("dense backward output of the wrong size",
+           lambda: jax.block_until_ready(bad_dense_backward((4, 3))), Exception,
+           ["dkernel must have 15 values or none"])
     raises("bias_act bias length under jit",
            lambda: jax.jit(lambda x, b: bias_act(x, b, "relu"))(rand((4, 5)), rand((4,))),
            ValueError, ["bias has 4 values"])

@@ -1,6 +1,7 @@
 // XLA FFI handlers ZooDenseFwd / ZooDenseBwd over the fused dense kernels
 // (csrc/kernels/dense.h), CPU, float32. Leading axes of x are batch (M = their
-// product). A bias of shape (0,) means no bias. The forward's second output
+// product). A bias of shape (0,) means no bias; an empty gradient output is
+// not computed (zoo/ops/_jax.py asks for dx in a call of its own). The forward's second output
 // is the pre-activation z for the backward pass when `save_preact` is set
 // (else a (0,) buffer, and the backward recomputes z if it needs it). The
 // CUDA twins are in cuda_ffi.cc.

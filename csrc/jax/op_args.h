@@ -153,7 +153,21 @@ ffi::Error read_dense_forward(const ffi::Buffer<ffi::F32>& x, const ffi::Buffer<
   return ffi::Error::Success();
 }
 
-// Likewise for the backward; z may be empty (the CPU core then recomputes it).
+// A gradient output of the dense backward: its full size (`count` values),
+// written, or empty, skipped (nullptr). The JAX binding asks for the input
+// gradient in a call of its own, which XLA drops when nothing reads dx.
+template <typename Buf, typename Ptr>
+ffi::Error optional_output(Buf* out, int64_t count, const char* what, Ptr* ptr) {
+  const auto have = static_cast<int64_t>(out->element_count());
+  if (have != 0 && have != count)
+    return invalid(std::string(what) + " must have " + std::to_string(count) +
+                   " values or none (skipped), got shape " + dims_str(out->dimensions()));
+  *ptr = have != 0 ? out->typed_data() : nullptr;
+  return ffi::Error::Success();
+}
+
+// Likewise for the backward; z may be empty (the CPU core then recomputes it),
+// and each gradient output is written or, when empty, skipped.
 template <typename Args>
 ffi::Error read_dense_backward(const ffi::Buffer<ffi::F32>& dy, const ffi::Buffer<ffi::F32>& x,
                                const ffi::Buffer<ffi::F32>& w, const ffi::Buffer<ffi::F32>& b,
@@ -167,10 +181,11 @@ ffi::Error read_dense_backward(const ffi::Buffer<ffi::F32>& dy, const ffi::Buffe
   a->dy = dy.typed_data();
   a->x = x.typed_data();
   a->w = w.typed_data();
+  if (auto e = optional_output(dx, m * k, "dx", &a->dx); e.failure()) return e;
+  if (auto e = optional_output(dw, k * n, "dkernel", &a->dw); e.failure()) return e;
+  if (auto e = optional_output(db, b.element_count() ? n : 0, "dbias", &a->db); e.failure())
+    return e;
   a->preact = have_z ? z.typed_data() : nullptr;
-  a->dx = dx->typed_data();
-  a->dw = dw->typed_data();
-  a->db = b.element_count() ? db->typed_data() : nullptr;
   a->m = m;
   a->k = k;
   a->n = n;

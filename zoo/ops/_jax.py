@@ -146,11 +146,21 @@ def _dense_fn(act: Activation):
         y, z = fwd_call(x, w, b, save)
         return y, (x, w, b, z)
 
+    def bwd_call(dy, x, w, b, z, dx_shape, dw_shape, db_shape):
+        outs = tuple(_spec(s, "float32") for s in (dx_shape, dw_shape, db_shape))
+        return _call("ZooDenseBwd", outs, dy, x, w, b, z, **attrs)
+
     def f_bwd(res, dy):
+        # Two custom calls: the parameter gradients, and dx = dz @ W^T on its
+        # own (an empty output is skipped), so that XLA drops the dx call when
+        # nothing reads it, as it drops its own dot: a model's first layer
+        # (its input is data) then pays no input-gradient GEMM. For a
+        # non-linear activation both calls form dz = dy * act'(z), a pass over
+        # M x N values, against a GEMM of M x N x K saved.
         x, w, b, z = res
-        return tuple(_call("ZooDenseBwd", (_spec(x.shape, "float32"), _spec(w.shape, "float32"),
-                                           _spec(b.shape, "float32")),
-                           dy, x, w, b, z, **attrs))
+        _, dw, db = bwd_call(dy, x, w, b, z, (0,), w.shape, b.shape)
+        dx, _, _ = bwd_call(dy, x, w, b, z, x.shape, (0,), (0,))
+        return dx, dw, db
 
     f.defvjp(f_fwd, f_bwd)
     return f

@@ -24,8 +24,9 @@ implementation, which picks one of three paths:
 
 On the JAX backend :func:`jax_choose_path` picks ``"matmul"`` (XLA's dot,
 then :func:`zoo.ops.bias_act`, which follows its own JAX rule), measured
-faster, unless ``ZOO_JAX_PATH=ffi`` asks for ``"gemm"``: the XLA FFI custom
-call ``ZooDenseFwd``/``ZooDenseBwd`` on zoo's GEMM.
+faster for a whole training step, unless ``ZOO_JAX_PATH=ffi`` asks for
+``"gemm"``: the XLA FFI custom calls ``ZooDenseFwd``/``ZooDenseBwd`` on zoo's
+GEMM.
 
 The automatic choice can be overridden with ``ZOO_DENSE_PATH=gemm|matmul|auto``
 or :func:`set_dense_path` / :func:`dense_path` (for tests and benchmarks).
@@ -241,13 +242,15 @@ def _dense(x, kernel, bias, act: Activation, training=None):
     return dense_ref(x, kernel, bias, act)
 
 
-# The JAX rule, from benchmarks/RESULTS.md ("Backends: JAX"): inside jit,
-# XLA's dot (Eigen) plus its own fusion of bias, activation and gradients beat
-# zoo's GEMM custom call for a training step at most of the shapes measured
-# (128x784x256 relu: 6.7 ms FFI against 4.2 ms XLA), and the few wins were
-# within the noise of a shared machine. So dense is XLA's on JAX unless
-# ZOO_JAX_PATH=ffi asks for the kernel (on a GPU: cuBLASLt with its fused
-# epilogues, csrc/cuda/dense.h, when the library was built with CUDA).
+# The JAX rule, from benchmarks/RESULTS.md ("Backends: JAX" and "Dense on JAX:
+# per op against per step", 2026-12-06): op by op inside jit the FFI dense
+# (zoo's GEMM, bias and activation on each tile; dx a call of its own that
+# XLA drops when unused) measured 1.2-2.5x faster than XLA's dot and fusion at
+# the dense and autoencoder shapes on an AVX-512 host, yet a whole Keras
+# training step of dense_autoencoder with it was 10-25 % slower than XLA's own
+# program, on zoo's thread pool and on XLA's alike. So dense is XLA's on JAX
+# unless ZOO_JAX_PATH=ffi asks for the kernel (on a GPU: cuBLASLt with its
+# fused epilogues, csrc/cuda/dense.h, when the library was built with CUDA).
 def jax_choose_path(x_shape, kernel_shape, dtype, activation=None) -> str:
     """``"gemm"`` (the FFI kernel) or ``"matmul"`` (XLA) for :func:`dense` on JAX."""
     if keras.backend.standardize_dtype(dtype) != "float32":

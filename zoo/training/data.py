@@ -22,7 +22,7 @@ _COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
 class Prepared:
     """Training (and validation) data in a form ``model.fit`` takes.
 
-    ``fit_kwargs`` go to ``fit`` beside ``train`` (batch_size for arrays);
+    Arrays stay arrays here (finetune batches them: training/batches.py);
     ``classes`` is the class count the data implies (None when unknown or a
     regression), ``exact_classes`` whether it is the full set (an image
     folder's sub-folders) or only a lower bound (the largest integer label + 1);
@@ -31,7 +31,6 @@ class Prepared:
 
     train: Any
     validation: Any = None
-    fit_kwargs: dict = field(default_factory=dict)
     classes: int | None = None
     exact_classes: bool = False
     integer_labels: bool = False
@@ -47,8 +46,7 @@ def prepare(data, model, *, validation_data=None, validation_split=0.0, batch_si
                                  batch_size=batch_size, seed=seed, rescale=rescale)
         if path.suffix.lower() == ".csv":
             return _csv_series(path, model, target=target, window=window,
-                               validation_split=validation_split or 0.2, batch_size=batch_size,
-                               normalize=normalize)
+                               validation_split=validation_split or 0.2, normalize=normalize)
         if path.suffix.lower() == ".npz":
             with np.load(path) as arrays:
                 missing = {"x", "y"} - set(arrays.files)
@@ -63,7 +61,7 @@ def prepare(data, model, *, validation_data=None, validation_split=0.0, batch_si
                 "class), a .csv time series or an .npz file with arrays 'x' and 'y'"
             )
     if isinstance(data, tuple) and len(data) == 2:
-        return _arrays(data, validation_data, validation_split, batch_size)
+        return _arrays(data, validation_data, validation_split)
     if _is_dataset(data):
         labels = data.element_spec[1] if isinstance(data.element_spec, tuple) else None
         if labels is None:
@@ -96,7 +94,7 @@ def _is_dataset(obj) -> bool:
     return isinstance(obj, tf.data.Dataset)
 
 
-def _arrays(data, validation_data, validation_split, batch_size) -> Prepared:
+def _arrays(data, validation_data, validation_split) -> Prepared:
     x, y = (np.asarray(a) for a in data)
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
@@ -111,8 +109,8 @@ def _arrays(data, validation_data, validation_split, batch_size) -> Prepared:
                              f"training examples out of {len(x)}")
         validation_data = (x[-n_val:].copy(), y[-n_val:].copy())
         x, y = x[:-n_val].copy(), y[:-n_val].copy()
-    return Prepared(train=(x, y), validation=validation_data, fit_kwargs={"batch_size": batch_size},
-                    classes=classes, integer_labels=integer)
+    return Prepared(train=(x, y), validation=validation_data, classes=classes,
+                    integer_labels=integer)
 
 
 def _image_folder(path, model, *, validation_split, batch_size, seed, rescale) -> Prepared:
@@ -145,7 +143,7 @@ def _image_folder(path, model, *, validation_split, batch_size, seed, rescale) -
                     info={"class_names": names, "rescale": rescale})
 
 
-def _csv_series(path, model, *, target, window, validation_split, batch_size, normalize) -> Prepared:
+def _csv_series(path, model, *, target, window, validation_split, normalize) -> Prepared:
     table = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
     if table.dtype.names is None or table.size < 2:
         raise ValueError(f"{path} must be a CSV with a header row and at least two rows")
@@ -191,4 +189,4 @@ def _csv_series(path, model, *, target, window, validation_split, batch_size, no
         raise ValueError(f"{path} has {split} training rows, too few for windows of "
                          f"{window} steps and a horizon of {horizon}")
     val = windows(series[split - window:]) if validation_split else None
-    return Prepared(train=train, validation=val, fit_kwargs={"batch_size": batch_size}, info=info)
+    return Prepared(train=train, validation=val, info=info)

@@ -245,7 +245,8 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
             (default the last numeric one), the window length (default the
             model's), and standardisation with the training part's statistics.
         seed: shuffling and validation-split seed.
-        shuffle: shuffle array data every epoch (as ``fit``).
+        shuffle: shuffle array data every epoch (as ``fit``; the orders come
+            from ``seed``, see zoo.training.batches).
         strategy: ``"none"``, ``"mirrored"``, ``"multi-worker"`` (cluster from
             ``TF_CONFIG``) or a ``tf.distribute.Strategy``. The model is built
             (or copied) and compiled in its scope, and ``batch_size`` is per
@@ -336,6 +337,16 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     history: dict[str, list] = {}
     phases = []
     done = 0
+    train_data, train_kwargs = (x, y), {}
+    if y is not None and not custom_loop:
+        # Arrays go to fit as zoo's endless batch pipeline (training/batches.py:
+        # one iterator for all epochs, one gather per chunk of batches), with
+        # the epoch's length as steps_per_epoch.
+        from zoo.training import batches
+
+        train_data = (batches.epoch_batches(x, y, batch_size=batch_size, shuffle=shuffle,
+                                            seed=seed), None)
+        train_kwargs = {"steps_per_epoch": batches.batches_per_epoch(len(x), batch_size)}
 
     def set_trainable(m, phase):
         if phase == "head":
@@ -364,11 +375,13 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
             phase_callbacks = list(callbacks or [])
             if backup is not None:
                 phase_callbacks.insert(0, distribute.backup_callback(backup.phase_dir(phase)))
-            fit_kwargs = dict(prepared.fit_kwargs)
-            # a dataset arrives shuffled (or ordered on purpose): Keras' default
-            # shuffle=True would only warn that it ignores it
-            fit_kwargs["shuffle"] = shuffle if y is not None else False
-            run = model.fit(x, y, validation_data=prepared.validation, initial_epoch=done,
+            # Both arrive as datasets, shuffled (or ordered on purpose): Keras'
+            # default shuffle=True would only warn that it ignores it. Array
+            # validation data is evaluated in training-sized batches.
+            fit_kwargs = {"shuffle": False, **train_kwargs}
+            if isinstance(prepared.validation, tuple):
+                fit_kwargs["validation_batch_size"] = batch_size
+            run = model.fit(*train_data, validation_data=prepared.validation, initial_epoch=done,
                             epochs=done + n, callbacks=phase_callbacks, verbose=verbose,
                             **fit_kwargs)
             run_history = {k: [float(v) for v in vals] for k, vals in run.history.items()}
