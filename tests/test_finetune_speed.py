@@ -188,6 +188,34 @@ def _run(family, **settings):
     return result
 
 
+def test_array_pipeline_trains_on_the_batches_fit_would(monkeypatch):
+    # zoo's array pipeline (training/batches.py) against plain compile + fit:
+    # unshuffled, the same batches (a partial one included) give the same
+    # losses, epoch by epoch; and finetune really went through the pipeline.
+    from zoo.training import batches
+
+    made = []
+    original = batches.epoch_batches
+    monkeypatch.setattr(batches, "epoch_batches",
+                        lambda *a, **k: made.append(k) or original(*a, **k))
+    x, y = _data("dense", n=100)  # batches of 16: six full and one of 4
+
+    def model():
+        keras.utils.set_random_seed(0)
+        return FAMILIES["dense"][0]()
+
+    result = zoo.finetune(model(), (x, y), head_epochs=0, epochs=3, learning_rate=3e-3,
+                          fine_tune_learning_rate=3e-3, batch_size=16, shuffle=False, verbose=0,
+                          steps_per_execution=1, precision="float32")
+    plain = model()
+    plain.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(
+        from_logits=not zoo.finetune._gives_probabilities(plain)), metrics=["accuracy"])
+    plain.optimizer.learning_rate = 3e-3
+    history = plain.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history
+    assert made and made[0]["shuffle"] is False
+    np.testing.assert_allclose(result.history["loss"], history["loss"], rtol=SPE_RTOL)
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_steps_per_execution_gives_the_same_losses(family):
     plain = _run(family, steps_per_execution=1, precision="float32")

@@ -337,16 +337,24 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     history: dict[str, list] = {}
     phases = []
     done = 0
-    train_data, train_kwargs = (x, y), {}
-    if y is not None and not custom_loop:
-        # Arrays go to fit as zoo's endless batch pipeline (training/batches.py:
-        # one iterator for all epochs, one gather per chunk of batches), with
-        # the epoch's length as steps_per_epoch.
+    # Datasets arrive shuffled (or ordered on purpose): Keras' default
+    # shuffle=True would only warn that it ignores it.
+    train_data, train_kwargs = (x, y), {"shuffle": False}
+    if y is not None and keras.backend.backend() != "tensorflow":
+        # Keras' own array pipeline: on JAX it is a numpy iterator, measured
+        # faster there than a tf.data pipeline (RESULTS.md, "Fine-tuning: zoo's
+        # array pipeline").
+        train_kwargs = {"batch_size": batch_size, "shuffle": shuffle}
+    elif y is not None and not custom_loop:
+        # On TensorFlow, arrays go to fit as zoo's endless batch pipeline
+        # (training/batches.py: one iterator for all epochs, one gather per
+        # chunk of batches), with the epoch's length as steps_per_epoch.
         from zoo.training import batches
 
         train_data = (batches.epoch_batches(x, y, batch_size=batch_size, shuffle=shuffle,
                                             seed=seed), None)
-        train_kwargs = {"steps_per_epoch": batches.batches_per_epoch(len(x), batch_size)}
+        train_kwargs = {"shuffle": False,
+                        "steps_per_epoch": batches.batches_per_epoch(len(x), batch_size)}
 
     def set_trainable(m, phase):
         if phase == "head":
@@ -375,10 +383,8 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
             phase_callbacks = list(callbacks or [])
             if backup is not None:
                 phase_callbacks.insert(0, distribute.backup_callback(backup.phase_dir(phase)))
-            # Both arrive as datasets, shuffled (or ordered on purpose): Keras'
-            # default shuffle=True would only warn that it ignores it. Array
-            # validation data is evaluated in training-sized batches.
-            fit_kwargs = {"shuffle": False, **train_kwargs}
+            # Array validation data is evaluated in training-sized batches.
+            fit_kwargs = dict(train_kwargs)
             if isinstance(prepared.validation, tuple):
                 fit_kwargs["validation_batch_size"] = batch_size
             run = model.fit(*train_data, validation_data=prepared.validation, initial_epoch=done,
