@@ -71,6 +71,12 @@ def test_chunking_does_not_change_the_batches():
             np.testing.assert_array_equal(ax, bx)
 
 
+def test_numpy_integer_batch_size():
+    x, y = _data(10)
+    bx, by = next(iter(epoch_batches(x, y, batch_size=np.int64(4), shuffle=False)))
+    np.testing.assert_array_equal(by, [0, 1, 2, 3])
+
+
 def test_without_shuffle_the_stored_order():
     x, y = _data(50)
     for epoch in _epochs(epoch_batches(x, y, batch_size=16, shuffle=False), 2, 50, 16):
@@ -90,6 +96,7 @@ def test_floats_become_floatx_labels_keep_their_type():
     (dict(y=np.zeros(9)), "x has 10 examples but y has 9"),
     (dict(batch_size=0), "batch_size must be a positive integer"),
     (dict(batch_size=2.5), "batch_size must be a positive integer"),
+    (dict(batch_size=True), "batch_size must be a positive integer"),
     (dict(x=np.zeros((0, 2), np.float32), y=np.zeros(0)), "no training examples"),
 ])
 def test_bad_input_names_the_problem(bad, message):

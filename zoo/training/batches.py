@@ -50,8 +50,10 @@ def epoch_batches(x, y, *, batch_size: int, shuffle: bool = True, seed: int = 0,
     n = len(x)
     if len(y) != n:
         raise ValueError(f"x has {n} examples but y has {len(y)}")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = int(batch_size)
     if n == 0:
         raise ValueError("no training examples")
     full, rest = divmod(n, batch_size)
