@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zoo.training.batches import batches_per_epoch, epoch_batches
+from zoo.training.batches import aligned_steps_per_execution, batches_per_epoch, epoch_batches
 
 
 def _data(n, features=3):
@@ -103,3 +103,14 @@ def test_bad_input_names_the_problem(bad, message):
     kwargs = dict(x=np.zeros((10, 2), np.float32), y=np.zeros(10), batch_size=4) | bad
     with pytest.raises(ValueError, match=message):
         epoch_batches(**kwargs)
+
+
+@pytest.mark.parametrize("spe,batches,chosen,expected", [
+    (32, 64, True, 32), (32, 322, True, 23), (32, 37, True, None), (4, 10, False, None),
+    (5, 10, False, 5), (1, 7, False, 1), (32, 20, True, 20), (16, 24, True, 12),
+])
+def test_executions_tile_the_epoch(spe, batches, chosen, expected):
+    got = aligned_steps_per_execution(spe, batches, chosen)
+    assert got == expected
+    if got is not None:
+        assert batches % got == 0

@@ -216,6 +216,25 @@ def test_array_pipeline_trains_on_the_batches_fit_would(monkeypatch):
     np.testing.assert_allclose(result.history["loss"], history["loss"], rtol=SPE_RTOL)
 
 
+@pytest.mark.parametrize("n,batch,requested,expected_spe", [
+    (16 * 10, 16, 4, 4),         # 10 batches, 4 per execution asked: Keras' pipeline
+    (16 * 10, 16, 5, 5),         # 5 divides 10: zoo's pipeline
+    (16 * 37, 16, "auto", 32),   # 37 batches, no divisor >= 8 below 32: Keras' pipeline
+    (16 * 40 - 3, 16, "auto", 20),  # 40 batches (the last partial): 20 per execution
+])
+def test_every_epoch_trains_its_batches_once(n, batch, requested, expected_spe):
+    # An endless dataset makes Keras run each execution in full, past the
+    # epoch's end; finetune must pick executions that tile the epoch or leave
+    # the arrays to Keras. The optimizer's step count says how many batches ran.
+    x, y = _data("dense", n=n)
+    keras.utils.set_random_seed(0)
+    result = zoo.finetune(FAMILIES["dense"][0](), (x, y), head_epochs=0, epochs=2,
+                          batch_size=batch, verbose=0, steps_per_execution=requested,
+                          precision="float32")
+    assert result.settings["steps_per_execution"] == expected_spe
+    assert int(result.model.optimizer.iterations.numpy()) == 2 * -(-n // batch)
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_steps_per_execution_gives_the_same_losses(family):
     plain = _run(family, steps_per_execution=1, precision="float32")

@@ -30,9 +30,34 @@ import numpy as np
 CHUNK_BYTES = 32 << 20
 
 
+# Fewer steps per execution than this and the per-call work the pipeline
+# would save is outweighed by the per-call work of the extra executions.
+MIN_ALIGNED_STEPS = 8
+
+
 def batches_per_epoch(n: int, batch_size: int) -> int:
     """Batches in one epoch of ``n`` examples: the full ones and a partial one."""
     return -(-n // batch_size)
+
+
+def aligned_steps_per_execution(steps_per_execution: int, batches: int,
+                                chosen: bool) -> int | None:
+    """The steps per execution to train this pipeline with, or None to leave
+    the arrays to Keras.
+
+    Keras runs every execution to its full length on an endless dataset, even
+    the last one of an epoch, which then takes batches of the next epoch (one
+    epoch of 10 steps at 4 per execution trains 12). So the executions must
+    tile the epoch: ``steps_per_execution`` itself when it divides the
+    batches, else, when finetune ``chosen`` it (not the caller), the largest
+    divisor below it of at least MIN_ALIGNED_STEPS (an epoch of 322 batches
+    runs 23 at a time). Otherwise None."""
+    if batches % steps_per_execution == 0:
+        return steps_per_execution
+    if not chosen:
+        return None
+    divisor = max(d for d in range(1, steps_per_execution + 1) if batches % d == 0)
+    return divisor if divisor >= MIN_ALIGNED_STEPS else None
 
 
 def epoch_batches(x, y, *, batch_size: int, shuffle: bool = True, seed: int = 0,

@@ -348,13 +348,20 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     elif y is not None and not custom_loop:
         # On TensorFlow, arrays go to fit as zoo's endless batch pipeline
         # (training/batches.py: one iterator for all epochs, one gather per
-        # chunk of batches), with the epoch's length as steps_per_epoch.
+        # chunk of batches), with the epoch's length as steps_per_epoch, when
+        # the executions can tile an epoch; else to Keras' array pipeline.
         from zoo.training import batches
 
-        train_data = (batches.epoch_batches(x, y, batch_size=batch_size, shuffle=shuffle,
-                                            seed=seed), None)
-        train_kwargs = {"shuffle": False,
-                        "steps_per_epoch": batches.batches_per_epoch(len(x), batch_size)}
+        per_epoch = batches.batches_per_epoch(len(x), batch_size)
+        aligned = batches.aligned_steps_per_execution(spe, per_epoch,
+                                                      chosen=steps_per_execution == "auto")
+        if aligned is None:
+            train_kwargs = {"batch_size": batch_size, "shuffle": shuffle}
+        else:
+            spe = aligned
+            train_data = (batches.epoch_batches(x, y, batch_size=batch_size, shuffle=shuffle,
+                                                seed=seed), None)
+            train_kwargs = {"shuffle": False, "steps_per_epoch": per_epoch}
 
     def set_trainable(m, phase):
         if phase == "head":
