@@ -124,14 +124,17 @@ def run(variant, family, x, y, lr=1e-3):
         # zoo.finetune's steps per execution on compile + fit, the arrays fed
         # through Keras' pipeline or through zoo's (training/batches.py)
         zoo.unfreeze(model)
+        per_epoch = zoo.training.speed.batches_per_epoch(x, batch)
         spe = zoo.training.speed.choose_steps_per_execution(
-            "auto", batches=-(-len(x) // batch), callbacks=[timer])
+            "auto", batches=per_epoch, callbacks=[timer])
+        # both variants at the executions that tile an epoch, as finetune runs
+        spe = zoo.training.batches.aligned_steps_per_execution(spe, per_epoch, True) or spe
         model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=metrics,
                       steps_per_execution=spe)
         if variant == "spe-batches":
             train = zoo.training.batches.epoch_batches(x, y, batch_size=batch, seed=0)
             model.fit(train, epochs=epochs, verbose=0, callbacks=[timer],
-                      steps_per_epoch=zoo.training.batches.batches_per_epoch(len(x), batch))
+                      steps_per_epoch=per_epoch)
         else:
             model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[timer])
         final = model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zoo.training.batches import aligned_steps_per_execution, batches_per_epoch, epoch_batches
+from zoo.training.batches import aligned_steps_per_execution, epoch_batches
+from zoo.training.speed import batches_per_epoch
 
 
 def _data(n, features=3):
@@ -18,7 +19,7 @@ def _data(n, features=3):
 
 def _epochs(ds, count, n, batch):
     """``count`` epochs from ONE iterator, as fit(steps_per_epoch=...) reads them."""
-    it, steps = iter(ds), batches_per_epoch(n, batch)
+    it, steps = iter(ds), batches_per_epoch(np.empty(n), batch)
     return [[tuple(t.numpy() for t in next(it)) for _ in range(steps)] for _ in range(count)]
 
 
@@ -28,7 +29,7 @@ def test_every_example_once_per_epoch_in_fit_sized_batches(n, batch, chunk_bytes
     x, y = _data(n)
     ds = epoch_batches(x, y, batch_size=batch, chunk_bytes=chunk_bytes)
     full, rest = divmod(n, batch)
-    assert batches_per_epoch(n, batch) == full + (1 if rest else 0)
+    assert batches_per_epoch(x, batch) == full + (1 if rest else 0)
     for epoch in _epochs(ds, 3, n, batch):
         sizes = [len(by) for _, by in epoch]
         assert sizes == [batch] * full + ([rest] if rest else [])

@@ -35,11 +35,6 @@ CHUNK_BYTES = 32 << 20
 MIN_ALIGNED_STEPS = 8
 
 
-def batches_per_epoch(n: int, batch_size: int) -> int:
-    """Batches in one epoch of ``n`` examples: the full ones and a partial one."""
-    return -(-n // batch_size)
-
-
 def aligned_steps_per_execution(steps_per_execution: int, batches: int,
                                 chosen: bool) -> int | None:
     """The steps per execution to train this pipeline with, or None to leave
@@ -63,7 +58,8 @@ def aligned_steps_per_execution(steps_per_execution: int, batches: int,
 def epoch_batches(x, y, *, batch_size: int, shuffle: bool = True, seed: int = 0,
                   chunk_bytes: int = CHUNK_BYTES):
     """An endless ``tf.data.Dataset`` of ``(x, y)`` batches: each run of
-    :func:`batches_per_epoch` batches is one epoch, in a new order (drawn
+    ``ceil(len(x) / batch_size)`` batches (zoo.training.speed.batches_per_epoch)
+    is one epoch, in a new order (drawn
     from ``seed``) when ``shuffle``. Give ``fit`` that many
     ``steps_per_epoch``: it then keeps one iterator for all epochs, where a
     finite dataset costs a new iterator (and a pipeline started cold) at every

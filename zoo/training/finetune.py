@@ -279,7 +279,7 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     """
     import keras
 
-    from zoo.training import distribute, optimizers, speed
+    from zoo.training import batches, distribute, optimizers, speed
     from zoo.training import precision as precision_lib
     from zoo.training.data import prepare
 
@@ -323,9 +323,9 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
 
     x, y = (prepared.train if isinstance(prepared.train, tuple) else (prepared.train, None))
     run_precision = precision_lib.resolve_precision(precision, family)
+    per_epoch = speed.batches_per_epoch(x, batch_size)
     spe = speed.choose_steps_per_execution(
-        steps_per_execution, batches=speed.batches_per_epoch(x, batch_size),
-        callbacks=callbacks, strategy=dist)
+        steps_per_execution, batches=per_epoch, callbacks=callbacks, strategy=dist)
     float32_model = model
     with dist.scope():
         model = precision_lib.mixed_copy(model, run_precision)
@@ -340,24 +340,18 @@ def finetune(model, data, *, num_classes=None, validation_data=None, validation_
     # Datasets arrive shuffled (or ordered on purpose): Keras' default
     # shuffle=True would only warn that it ignores it.
     train_data, train_kwargs = (x, y), {"shuffle": False}
-    if y is not None and keras.backend.backend() != "tensorflow":
-        # Keras' own array pipeline: on JAX it is a numpy iterator, measured
-        # faster there than a tf.data pipeline (RESULTS.md, "Fine-tuning: zoo's
-        # array pipeline").
+    if y is not None:
+        # Arrays: on TensorFlow zoo's endless batch pipeline (training/batches.py:
+        # one iterator for all epochs, one gather per chunk of batches) when the
+        # executions can tile an epoch; else Keras' own array pipeline (on JAX
+        # a numpy iterator, measured faster there than tf.data: RESULTS.md,
+        # "Fine-tuning: zoo's array pipeline").
         train_kwargs = {"batch_size": batch_size, "shuffle": shuffle}
-    elif y is not None and not custom_loop:
-        # On TensorFlow, arrays go to fit as zoo's endless batch pipeline
-        # (training/batches.py: one iterator for all epochs, one gather per
-        # chunk of batches), with the epoch's length as steps_per_epoch, when
-        # the executions can tile an epoch; else to Keras' array pipeline.
-        from zoo.training import batches
-
-        per_epoch = batches.batches_per_epoch(len(x), batch_size)
-        aligned = batches.aligned_steps_per_execution(spe, per_epoch,
-                                                      chosen=steps_per_execution == "auto")
-        if aligned is None:
-            train_kwargs = {"batch_size": batch_size, "shuffle": shuffle}
-        else:
+        aligned = None
+        if keras.backend.backend() == "tensorflow" and not custom_loop:
+            aligned = batches.aligned_steps_per_execution(
+                spe, per_epoch, chosen=steps_per_execution == "auto")
+        if aligned is not None:
             spe = aligned
             train_data = (batches.epoch_batches(x, y, batch_size=batch_size, shuffle=shuffle,
                                                 seed=seed), None)
