@@ -124,6 +124,25 @@ def test_shapes(cell, shape):
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_empty_batch_has_zero_weight_gradients(cell):
+    g = 4 if cell == "lstm" else 3
+    x, h = tf.zeros((0, 5, 3)), tf.zeros((0, 4))
+    w, r = tf.ones((3, g * 4)), tf.ones((4, g * 4))
+    b = tf.ones((2, 12)) if cell == "gru" else tf.ones((g * 4,))
+    with tf.GradientTape() as tape:
+        tape.watch([w, r, b])
+        if cell == "lstm":
+            out = zoo.ops.lstm(x, h, h, None, w, r, b, return_sequences=True)
+        else:
+            out = zoo.ops.gru(x, h, None, w, r, b, return_sequences=True,
+                              reset_after=cell == "gru")
+        loss = tf.reduce_sum(out[1])
+    for grad, var in zip(tape.gradient(loss, [w, r, b]), (w, r, b)):
+        assert grad.shape == var.shape
+        np.testing.assert_array_equal(grad.numpy(), np.zeros(var.shape, "float32"))
+
+
+@pytest.mark.parametrize("cell", CELLS)
 def test_long_sequence(cell):
     stock, native = run_pair(cell, 4, 500, 3, 8, "right", graph=True, return_state=True)
     assert_close(stock, native)
@@ -406,7 +425,10 @@ import zoo
 rng = np.random.default_rng(0)
 out = {}
 for cell, g, kw in (("lstm", 4, {}), ("gru", 3, {"reset_after": True}), ("gru", 3, {"reset_after": False})):
-    b, t, f, u = 40, 9, 6, 24
+    # 48 units: the weight gradients' columns split across two tasks (GRU
+    # reset_after=False across its z/r and candidate parts); 360 rows: more
+    # than one of their row blocks.
+    b, t, f, u = 40, 9, 6, 48
     x = rng.standard_normal((b, t, f)).astype("float32")
     w = (rng.standard_normal((f, g * u)) * 0.3).astype("float32")
     r = (rng.standard_normal((u, g * u)) * 0.3).astype("float32")

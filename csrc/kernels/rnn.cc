@@ -64,35 +64,112 @@ void run_chunks(int64_t batch, const Parallel& par, Fn&& fn) {
   par.run(chunks, [&](int64_t i) { fn(batch * i / chunks, batch * (i + 1) / chunks); });
 }
 
-// Sums over the rows of an (rows x cols) matrix into out (cols), columns split
-// across tasks; each column's order of additions is fixed (rnn_impl.h), so any
-// thread count and any ISA agree.
-void column_sums(const RnnKernels& kr, const float* m, int64_t rows, int64_t cols, int64_t ld,
-                 float* out, const Parallel& par) {
-  const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(par.num_threads(), cols / 64));
-  par.run(tasks, [&](int64_t i) {
-    const int64_t j0 = cols * i / tasks, j1 = cols * (i + 1) / tasks;
-    kr.column_sums(m + j0, rows, j1 - j0, ld, out + j0);
-  });
-}
-
-void gemm_call(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool ta,
-               const float* b, int64_t ldb, bool tb, float* c, int64_t ldc, const float* bias,
-               const Parallel& par) {
+// C (m x n, ldc) [+]= A^T B on this thread, A (k x m, lda) and B (k x n, ldb)
+// row-major: the weight gradients' products over the (time, batch) rows.
+void gemm_at_b(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+               int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   Gemm g;
   g.m = m;
   g.n = n;
   g.k = k;
   g.a = a;
   g.lda = lda;
-  g.trans_a = ta;
+  g.trans_a = true;
   g.b = b;
   g.ldb = ldb;
-  g.trans_b = tb;
   g.c = c;
   g.ldc = ldc;
-  g.bias = bias;
-  gemm(g, par);
+  g.accumulate = accumulate;
+  gemm(g, Serial());
+}
+
+// ---- The weight gradients, in one pass over the gate gradients.
+//
+// dW = X^T dG, dU = Hprev^T dG and db = the column sums of dG, over all B*T
+// (time, batch) rows (GRU reset_after: dU and the recurrent bias row from dG2;
+// GRU reset_after=False: dU's candidate columns from (r * h)^T dG). As three
+// separate products they read the B*T x G*H gate gradients from memory three
+// times (3.3 MB each for one lstm_classifier layer) and synchronised the
+// threads four times. Here the columns are split across tasks once, and each
+// task walks the rows in blocks of kWgradRows, forming every product of a
+// block while the block is in its core's L2. A column's sums run over the rows
+// in order whatever the task count, so results do not depend on it; the bias
+// sums are column_sums_add's groups, as in one call over all rows.
+constexpr int64_t kWgradRows = 4 * kColumnSumRows;
+
+int64_t wgrad_tasks(int64_t gh, const Parallel& par) {
+  return std::max<int64_t>(1, std::min<int64_t>(par.num_threads(), gh / 64));
+}
+
+// Floats of scratch per task: a block of x in time-major order and two rows
+// of double bias sums (GRU reset_after has two bias rows). Even, so that each
+// task's doubles are 8-byte aligned.
+int64_t wgrad_scratch_floats(const RnnConfig& c) {
+  return kWgradRows * c.input + 4 * rnn_gates(c) * c.units;
+}
+
+void weight_gradients(const RnnBackward& a, const RnnPlan& pl, const RnnKernels& kr,
+                      float* scratch, const Parallel& par) {
+  const RnnConfig& c = a.cfg;
+  const int64_t B = c.batch, T = c.time, I = c.input, H = c.units, GH = pl.gh, BT = B * T;
+  const bool lstm = c.cell == RnnCell::lstm, after = !lstm && c.reset_after;
+  float* dw = I > 0 ? a.dkernel : nullptr;
+  if (BT == 0) {  // no rows: every gradient is zero
+    if (dw) std::fill(dw, dw + I * GH, 0.0f);
+    if (a.drecurrent) std::fill(a.drecurrent, a.drecurrent + H * GH, 0.0f);
+    if (a.dbias) std::fill(a.dbias, a.dbias + rnn_bias_size(c), 0.0f);
+    return;
+  }
+  if (!dw && !a.drecurrent && !a.dbias) return;
+  const int64_t tasks = wgrad_tasks(GH, par), per_task = wgrad_scratch_floats(c);
+  par.run(tasks, [&](int64_t task) {
+    // Column bounds on multiples of 16 (the GEMM's register tile is 16 or 32 wide).
+    auto bound = [&](int64_t i) { return i == tasks ? GH : (GH * i / tasks) / 16 * 16; };
+    const int64_t j0 = bound(task), j1 = bound(task + 1), n = j1 - j0;
+    float* xb = scratch + task * per_task;
+    double* sums = reinterpret_cast<double*>(xb + kWgradRows * I);  // an even offset
+    std::fill(sums, sums + 2 * n, 0.0);
+    for (int64_t r0 = 0; r0 < BT; r0 += kWgradRows) {
+      const int64_t rows = std::min(kWgradRows, BT - r0);
+      const bool acc = r0 > 0;
+      const float* g = pl.dg + r0 * GH + j0;
+      if (dw) {
+        // The block's rows of x, (t, b) at row t * B + b as the buffers hold them.
+        // A loop, not memcpy: rows are I floats, often 1-16.
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t t = (r0 + r) / B, b = (r0 + r) % B;
+          const float* __restrict src = a.x + (b * T + t) * I;
+          float* __restrict d = xb + r * I;
+          for (int64_t j = 0; j < I; ++j) d[j] = src[j];
+        }
+        gemm_at_b(I, n, rows, xb, I, g, GH, dw + j0, GH, acc);
+      }
+      if (a.drecurrent) {
+        const float* hp = pl.hprev + r0 * H;
+        if (lstm) {
+          gemm_at_b(H, n, rows, hp, H, g, GH, a.drecurrent + j0, GH, acc);
+        } else if (after) {
+          gemm_at_b(H, n, rows, hp, H, pl.dg2 + r0 * GH + j0, GH, a.drecurrent + j0, GH, acc);
+        } else {  // gates z, r from h; the candidate from r * h (the reserve's extra)
+          const int64_t split = std::clamp<int64_t>(2 * H, j0, j1);
+          if (split > j0)
+            gemm_at_b(H, split - j0, rows, hp, H, g, GH, a.drecurrent + j0, GH, acc);
+          if (j1 > split)
+            gemm_at_b(H, j1 - split, rows, pl.extra + r0 * H, H, pl.dg + r0 * GH + split, GH,
+                      a.drecurrent + split, GH, acc);
+        }
+      }
+      if (a.dbias) {
+        kr.column_sums_add(g, rows, n, GH, sums);
+        if (after) kr.column_sums_add(pl.dg2 + r0 * GH + j0, rows, n, GH, sums + n);
+      }
+    }
+    if (a.dbias) {
+      for (int64_t j = 0; j < n; ++j) a.dbias[j0 + j] = static_cast<float>(sums[j]);
+      if (after)
+        for (int64_t j = 0; j < n; ++j) a.dbias[GH + j0 + j] = static_cast<float>(sums[n + j]);
+    }
+  });
 }
 
 // Floats of per-row scratch the per-chunk loops use (rnn_impl.h lays it out).
@@ -165,7 +242,7 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
   if (I > 0) need(a.kernel != nullptr, "kernel");
   if (B > 0 && I > 0) need(a.x != nullptr, "x");
   if (B > 0) need(a.reserve != nullptr, "reserve");
-  const bool lstm = c.cell == RnnCell::lstm, after = !lstm && c.reset_after;
+  const bool after = c.cell == RnnCell::gru && c.reset_after;
 
   RnnPlan pl;
   pl.gh = GH;
@@ -178,9 +255,8 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
   // W^T (GH x I) likewise for the per-step dx GEMM. All of it uninitialised:
   // every element is written before it is read (zero-filling B*T*GH floats
   // would cost a pass over memory per call).
-  const bool want_dw = a.dkernel && BT > 0 && I > 0;
   Workspace ws({GH * H, GH * I, BT * GH, after ? BT * GH : 0, B * scratch_per_row(c),
-                want_dw ? BT * I : 0});
+                wgrad_tasks(GH, par) * wgrad_scratch_floats(c)});
   transpose(a.recurrent, H, GH, ws[0]);
   pl.ut = ws[0];
   if (a.dx && I > 0) transpose(a.kernel, I, GH, ws[1]);  // read by the dx GEMM only
@@ -192,40 +268,7 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
 
   const RnnKernels& kr = rnn_kernels_for(active_isa());
   run_chunks(B, par, [&](int64_t b0, int64_t b1) { kr.backward_rows(a, pl, b0, b1); });
-
-  // The weight gradients over all (time, batch) rows, in the buffers' time-major
-  // order: dW needs x in that order too.
-  if (want_dw) {
-    float* xt = ws[5];
-    const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(par.num_threads(), T));
-    par.run(tasks, [&](int64_t i) {
-      // A loop, not memcpy: rows are I floats, often 1-16, and a library
-      // call per row cost more than the copy.
-      for (int64_t t = T * i / tasks; t < T * (i + 1) / tasks; ++t)
-        for (int64_t b = 0; b < B; ++b) {
-          float* __restrict d = xt + (t * B + b) * I;
-          const float* __restrict src = a.x + (b * T + t) * I;
-          for (int64_t j = 0; j < I; ++j) d[j] = src[j];
-        }
-    });
-    gemm_call(I, GH, BT, xt, I, true, pl.dg, GH, false, a.dkernel, GH, nullptr, par);
-  } else if (a.dkernel && I > 0) {
-    std::fill(a.dkernel, a.dkernel + I * GH, 0.0f);
-  }
-  if (a.drecurrent) {
-    if (lstm || after) {
-      gemm_call(H, GH, BT, pl.hprev, H, true, after ? pl.dg2 : pl.dg, GH, false, a.drecurrent, GH,
-                nullptr, par);
-    } else {
-      gemm_call(H, 2 * H, BT, pl.hprev, H, true, pl.dg, GH, false, a.drecurrent, GH, nullptr, par);
-      gemm_call(H, H, BT, pl.extra, H, true, pl.dg + 2 * H, GH, false, a.drecurrent + 2 * H, GH,
-                nullptr, par);
-    }
-  }
-  if (a.dbias) {
-    column_sums(kr, pl.dg, BT, GH, GH, a.dbias, par);
-    if (after) column_sums(kr, pl.dg2, BT, GH, GH, a.dbias + GH, par);
-  }
+  weight_gradients(a, pl, kr, ws[5], par);
 }
 
 }  // namespace zoo

@@ -127,12 +127,16 @@ struct RnnPlan {
   int64_t scratch_per_row = 0;    // floats per batch row of `scratch`
 };
 
+// Rows per float partial sum of the bias gradients (rnn_impl.h, column_sums_add).
+constexpr int64_t kColumnSumRows = 64;
+
 struct RnnKernels {
   // Rows [b0, b1) of the batch, all T steps. May call gemm() with Serial.
   void (*forward_rows)(const RnnForward&, const RnnPlan&, int64_t b0, int64_t b1);
   void (*backward_rows)(const RnnBackward&, const RnnPlan&, int64_t b0, int64_t b1);
-  // out[j] = sum over rows r of m[r * ld + j], j < cols (the bias gradients).
-  void (*column_sums)(const float* m, int64_t rows, int64_t cols, int64_t ld, float* out);
+  // acc[j] += sum over rows r of m[r * ld + j], j < cols (the bias gradients),
+  // in groups of kColumnSumRows rows (rnn_impl.h).
+  void (*column_sums_add)(const float* m, int64_t rows, int64_t cols, int64_t ld, double* acc);
 };
 
 namespace scalar { extern const RnnKernels rnn_kernels; }

@@ -4,5 +4,5 @@
 
 namespace zoo::avx512 {
 const RnnKernels rnn_kernels = {rnn_detail::forward_rows, rnn_detail::backward_rows,
-                                  rnn_detail::column_sums};
+                                  rnn_detail::column_sums_add};
 }  // namespace zoo::avx512

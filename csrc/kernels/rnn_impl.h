@@ -87,19 +87,22 @@ inline void step_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t l
   gemm(g, Serial());
 }
 
-// Column sums of an (rows x cols) matrix: per column, float partial sums over
-// blocks of kSumRows rows, each added into a double (no more than kSumRows
-// terms rounded together in float). Strips of kSumStrip columns keep a strip's
-// partial sums in a few vector registers while the rows stream past. Each
-// column adds its rows in order, whatever the vector width: every ISA agrees.
-inline void column_sums(const float* m, int64_t rows, int64_t cols, int64_t ld, float* out) {
-  constexpr int64_t kSumRows = 64, kSumStrip = 64;
+// Column sums of an (rows x cols) matrix added into acc (cols doubles): per
+// column, float partial sums over groups of kColumnSumRows rows, each added
+// into the double (no more than kColumnSumRows terms rounded together in
+// float). Strips of kSumStrip columns keep a strip's partial sums in a few
+// vector registers while the rows stream past. Each column adds its rows in
+// order, whatever the vector width: every ISA agrees, and a caller that feeds
+// the rows in blocks of a multiple of kColumnSumRows gets the same sums as one
+// call over all of them.
+inline void column_sums_add(const float* m, int64_t rows, int64_t cols, int64_t ld,
+                            double* acc) {
+  constexpr int64_t kSumStrip = 64;
   for (int64_t j0 = 0; j0 < cols; j0 += kSumStrip) {
     const int64_t w = std::min(kSumStrip, cols - j0);
-    double acc[kSumStrip] = {};
-    for (int64_t r0 = 0; r0 < rows; r0 += kSumRows) {
+    for (int64_t r0 = 0; r0 < rows; r0 += kColumnSumRows) {
       float part[kSumStrip] = {};
-      const int64_t r1 = std::min(rows, r0 + kSumRows);
+      const int64_t r1 = std::min(rows, r0 + kColumnSumRows);
       if (w == kSumStrip) {
         for (int64_t r = r0; r < r1; ++r) {
           const float* __restrict row = m + r * ld + j0;
@@ -113,9 +116,8 @@ inline void column_sums(const float* m, int64_t rows, int64_t cols, int64_t ld, 
           for (int64_t j = 0; j < w; ++j) part[j] += row[j];
         }
       }
-      for (int64_t j = 0; j < w; ++j) acc[j] += part[j];
+      for (int64_t j = 0; j < w; ++j) acc[j0 + j] += part[j];
     }
-    for (int64_t j = 0; j < w; ++j) out[j0 + j] = static_cast<float>(acc[j]);
   }
 }
 
