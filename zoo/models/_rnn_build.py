@@ -3,8 +3,9 @@
 Inputs are (time, features); time may be None for variable-length sequences.
 With ``masking=True`` padded steps (every feature equal to ``mask_value``) are
 skipped by the recurrent layers. With ``native=True`` the recurrent layers are
-zoo.layers.LSTM / GRU (the whole sequence in zoo's fused kernel on CPU); with
-``native=False`` Keras' own, with the same weights. The projection and the
+zoo.layers.LSTM / GRU (the whole sequence in zoo's fused kernel on CPU) and the
+masking layer zoo.layers.Masking (one native op); with ``native=False`` Keras'
+own, with the same weights. The projection and the
 head are zoo layers. They come after the last recurrent layer, on its final state, because
 FusedDense does not propagate Keras masks: a projection before the RNN would
 silently drop the mask.
@@ -57,7 +58,8 @@ def _rnn_model(*, input_shape, outputs, name, cell, units, bidirectional, maskin
     inputs = _sequence_input(input_shape)
     x = inputs
     if masking:
-        x = _L.Masking(mask_value=mask_value, name="mask")(x)
+        masking_layer = zoo_layers.Masking if native else _L.Masking
+        x = masking_layer(mask_value=mask_value, name="mask")(x)
     if conv is not None:
         filters, kernel_size, pool = conv
         x = blocks.conv_act(x, _L.Conv1D, filters, kernel_size, activation, name="conv1",

@@ -7,8 +7,10 @@ from zoo.ops._activations import KERNEL_ACTIVATIONS, Activation, resolve as reso
 from zoo.ops.bias_act import bias_act, bias_act_ref
 from zoo.ops.dense import dense, dense_ref
 from zoo.ops.rnn import gru, gru_ref, lstm, lstm_ref
+from zoo.ops.sequence_mask import sequence_mask, sequence_mask_ref
 
 __all__ = [
     "Activation", "KERNEL_ACTIVATIONS", "bias_act", "bias_act_ref", "dense", "dense_ref",
-    "gru", "gru_ref", "lstm", "lstm_ref", "resolve_activation",
+    "gru", "gru_ref", "lstm", "lstm_ref", "resolve_activation", "sequence_mask",
+    "sequence_mask_ref",
 ]
