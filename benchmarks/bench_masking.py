@@ -102,7 +102,7 @@ def main():
     parser.add_argument("--out")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    lines = [f"Machine: {machine()}, {time.strftime('%Y-%m-%d')}", "",
+    lines = [f"Machine: {machine()}", "",
              "| shape | none (call only) | keras Masking | zoo Masking | keras - none | zoo - none |",
              "|---|---:|---:|---:|---:|---:|"]
     for shape, t in op_rows(args.rounds, rng):
