@@ -67,6 +67,15 @@ def interleaved_medians(fns: dict, args: tuple, budget_s: float, quantile=0.5,
     return {k: sorted(v)[int(quantile * (len(v) - 1))] for k, v in times.items()}
 
 
+def print_table(lines, out=None) -> None:
+    """Print a Markdown table's lines and, given a path, write them there too."""
+    text = "\n".join(lines)
+    print(text)
+    if out:
+        with open(out, "w") as f:
+            f.write(text + "\n")
+
+
 def machine() -> str:
     model = platform.processor() or "unknown CPU"
     try:

@@ -28,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import zoo  # noqa: E402
-from _timing import interleaved_medians, machine  # noqa: E402
+from _timing import interleaved_medians, machine, print_table  # noqa: E402
 
 MODELS = {
     "lstm_classifier": (dict(input_shape=(50, 16), num_classes=5, units=(64, 64)), 64),
@@ -115,11 +115,7 @@ def main():
     for name, batch, t, i in model_rows(args.rounds, rng):
         lines.append(f"| {name} | {batch} | " + " | ".join(
             f"{d[k] * 1e3:.2f} ms" for d in (t, i) for k in ("zoo", "keras", "none")) + " |")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    print_table(lines, args.out)
 
 
 if __name__ == "__main__":

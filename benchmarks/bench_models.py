@@ -36,7 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import interleaved_medians, machine  # noqa: E402
+from _timing import interleaved_medians, machine, print_table  # noqa: E402
 
 import zoo  # noqa: E402
 from zoo import _native  # noqa: E402
@@ -186,11 +186,7 @@ def main():
         lines.append(f"| {name} | {zoo.get_model_spec(name).family} | {batch} | "
                      + " | ".join(cols) + f" | {ratio:.2f} | "
                      f"{speedup[0]:.2f}x / {speedup[1]:.2f}x |")
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(table + "\n")
+    print_table(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def main():
     args = parser.parse_args()
     shapes = FULL if args.full else QUICK if args.quick else DEFAULT
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _timing import machine
+    from _timing import machine, print_table
 
     from zoo import _native
 
@@ -155,11 +155,7 @@ def main():
             cells = " | ".join("n/a" if v is None else f"{v * 1e3:.2f}" for v in cols)
             lines.append(f"| {cell} | {b} | {t} | {u} | {cells} | {best_stock / best_zoo:.2f}x |")
             print(lines[-1], file=sys.stderr, flush=True)
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(table + "\n")
+    print_table(lines, args.out)
 
 
 if __name__ == "__main__":
