@@ -153,3 +153,14 @@ def test_bad_inputs_raise_clear_errors():
         sequence_mask(tf.ones((2, 3), tf.int32))
     with pytest.raises(ValueError, match="feature axis"):
         sequence_mask(tf.constant(1.0))
+
+
+def test_raw_op_refuses_bad_inputs():
+    lib = _native.tf_ops()
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match="rank"):
+        lib.zoo_sequence_mask(tf.constant(1.0))
+    with pytest.raises(ValueError, match="dtype"):
+        lib.zoo_sequence_mask(tf.ones((2, 3), tf.int32))
+    # Zero features: every row is masked (Keras' any over an empty axis).
+    y, mask = lib.zoo_sequence_mask(tf.zeros((3, 0)))
+    assert y.shape == (3, 0) and mask.numpy().tolist() == [False] * 3
