@@ -185,6 +185,33 @@ def check_errors():
     raises("dense backward output of the wrong size",
            lambda: jax.block_until_ready(bad_dense_backward((4, 3))), Exception,
            ["dkernel must have 15 values or none"])
+    B, T, I, H = 2, 5, 4, 3
+    rnn_in = (rand((B, T, H)), rand((B, T, I)), rand((I, 4 * H)), rand((H, 4 * H)),
+              rand((4 * H,)))
+
+    def rnn_backward(du_shape):
+        # A training forward for the reserve, then the backward with the
+        # recurrent kernel gradient's buffer of the given shape: full, empty
+        # (skipped) or wrong.
+        dy, x, w, u, b = rnn_in
+        attrs = {"cell": np.int64(0), "reset_after": np.int64(1), "activation": "tanh",
+                 "recurrent_activation": "sigmoid", "go_backwards": np.int64(0),
+                 "zero_output_for_mask": np.int64(0), "return_sequences": np.int64(1)}
+        mask, none = jnp.zeros((0,), bool), zjax._empty()
+        outs = tuple(zjax._spec(s, "float32") for s in ((B, T, H), (B, H), (B, H), (B * T * 6 * H,)))
+        reserve = zjax._call("ZooRnnFwd", outs, x, w, u, b, none, none, mask, **attrs)[3]
+        outs = tuple(zjax._spec(s, "float32")
+                     for s in ((B, T, I), (I, 4 * H), du_shape, (4 * H,), (B, H), (B, H)))
+        return zjax._call("ZooRnnBwd", outs, dy, none, none, x, w, u, b, mask, reserve, **attrs)
+
+    raises("recurrent backward output of the wrong size",
+           lambda: jax.block_until_ready(rnn_backward((2, 12))), Exception,
+           ["drecurrent_kernel must have 36 values or none"])
+    full, skipped = rnn_backward((3, 12)), rnn_backward((0,))
+    record("errors", "recurrent backward skips an empty gradient output",
+           skipped[2].shape == (0,) and all(
+               np.array_equal(np.asarray(a), np.asarray(b))
+               for i, (a, b) in enumerate(zip(full, skipped)) if i != 2), "other outputs equal")
     raises("bias_act bias length under jit",
            lambda: jax.jit(lambda x, b: bias_act(x, b, "relu"))(rand((4, 5)), rand((4,))),
            ValueError, ["bias has 4 values"])

@@ -153,9 +153,10 @@ ffi::Error read_dense_forward(const ffi::Buffer<ffi::F32>& x, const ffi::Buffer<
   return ffi::Error::Success();
 }
 
-// A gradient output of the dense backward: its full size (`count` values),
-// written, or empty, skipped (nullptr). The JAX binding asks for the input
-// gradient in a call of its own, which XLA drops when nothing reads dx.
+// A gradient output of a backward handler (dense, recurrent): its full size
+// (`count` values), written, or empty, skipped (nullptr). The JAX binding asks
+// for the dense input gradient in a call of its own, which XLA drops when
+// nothing reads dx.
 template <typename Buf, typename Ptr>
 ffi::Error optional_output(Buf* out, int64_t count, const char* what, Ptr* ptr) {
   const auto have = static_cast<int64_t>(out->element_count());

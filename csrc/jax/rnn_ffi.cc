@@ -7,6 +7,7 @@
 // when training (else (0,)), is what the backward reads back; zoo/ops/_jax.py
 // keeps it as the custom_vjp residual.
 #include "ffi_common.h"
+#include "op_args.h"
 #include "../kernels/rnn.h"
 
 namespace zoo::jaxffi {
@@ -155,12 +156,22 @@ ffi::Error backward(F32 dy, F32 dh, F32 dc, F32 x, F32 w, F32 u, F32 b, Pred mas
   a.bias = opt(b);
   a.mask = opt_mask(mask);
   a.reserve = reserve.typed_data();
-  a.dx = dx->typed_data();
-  a.dkernel = dw->typed_data();
-  a.drecurrent = du->typed_data();
-  a.dbias = b.element_count() ? db->typed_data() : nullptr;
-  a.dh0 = dh0->typed_data();
-  a.dc0 = lstm ? dc0->typed_data() : nullptr;
+  // Each gradient output holds its full size, written, or nothing, skipped;
+  // a buffer of any other size is refused before the kernel writes into it.
+  const int64_t gh = rnn_gates(cfg) * cfg.units, state = cfg.batch * cfg.units;
+  if (auto e = optional_output(&*dx, cfg.batch * cfg.time * cfg.input, "dx", &a.dx); e.failure())
+    return e;
+  if (auto e = optional_output(&*dw, cfg.input * gh, "dkernel", &a.dkernel); e.failure())
+    return e;
+  if (auto e = optional_output(&*du, cfg.units * gh, "drecurrent_kernel", &a.drecurrent);
+      e.failure())
+    return e;
+  if (auto e = optional_output(&*db, b.element_count() ? rnn_bias_size(cfg) : 0, "dbias",
+                               &a.dbias);
+      e.failure())
+    return e;
+  if (auto e = optional_output(&*dh0, state, "dh0", &a.dh0); e.failure()) return e;
+  if (auto e = optional_output(&*dc0, lstm ? state : 0, "dc0", &a.dc0); e.failure()) return e;
   return run_checked([&] { rnn_backward(a, pool()); });
 }
 
