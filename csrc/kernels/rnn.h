@@ -11,7 +11,8 @@
 //   per step, in reverse: one fused pass giving dG[t] (the gate
 //   pre-activation gradients) and the state gradients, then dh += dG @ U^T
 //   and dx_t = dG[t] @ W^T; then dW = X^T @ dG, dU = Hprev^T @ dG and
-//   db = column sums as large GEMMs over all steps.
+//   db = column sums of dG, in one pass over dG (rnn.cc, weight_gradients:
+//   columns split across threads, rows in L2-sized blocks).
 // Cells (Keras' LSTMCell / GRUCell, implementation 2):
 //   LSTM   z = x W + h U + b, gates i, f, c, o (in that order along 4H)
 //          c' = rec(f) c + rec(i) act(z_c),  h' = rec(o) act(c')
