@@ -90,11 +90,6 @@ def _sequence_mask(x, mask_value):
     return sequence_mask_ref(x, mask_value)
 
 
-def uses_native(dtype="float32") -> bool:
-    """Whether :func:`sequence_mask` on ``dtype`` would run the native op right now."""
-    return keras.backend.standardize_dtype(dtype) == "float32" and _native.use_tf_native()
-
-
 # --------------------------------------------------------------------------
 # TensorFlow op library path
 
@@ -102,8 +97,7 @@ def uses_native(dtype="float32") -> bool:
 def _tf_sequence_mask(x, mask_value):
     lib = _native.tf_ops()
     _register_gradients()
-    y, mask = lib.zoo_sequence_mask(x, mask_value=mask_value)
-    return y, mask
+    return tuple(lib.zoo_sequence_mask(x, mask_value=mask_value))
 
 
 _gradients_registered = False
