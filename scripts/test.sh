@@ -17,6 +17,11 @@ ZOO_REQUIRE_JAX_BUILD=1 ZOO_REQUIRE_TF_XLA_BUILD=1 python -m pip install -q ".[t
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && python -m pip install -q "$plugin"
 done
+# The torch backend's tests (tests/test_backend_suites.py) need torch: its CPU
+# build where a local wheel provides one (PyPI's torch is a CUDA build of
+# several GB); without it those tests skip and say so.
+python -m pip install -q "torch==2.13.0+cpu" 2>/dev/null ||
+  echo "scripts/test.sh: no CPU build of torch 2.13.0 here; the torch backend's tests will skip"
 # Where nvcc exists the CUDA kernels must compile (tests/test_cuda_build.py);
 # their numerical tests need a GPU and skip without one.
 if command -v nvcc >/dev/null; then

@@ -24,7 +24,7 @@ def _gpu_visible() -> bool:
 # scripts/test.sh runs the files on several workers (pytest-xdist, one file per
 # worker at a time, handed out in collection order): started first, these
 # overlap the many short files instead of running alone at the end.
-LONG_FILES = ("test_jax_suites.py", "test_sanitizers.py", "test_imagenet.py", "test_jax.py",
+LONG_FILES = ("test_backend_suites.py", "test_sanitizers.py", "test_imagenet.py", "test_jax.py",
               "test_export.py")
 
 

@@ -76,7 +76,7 @@ def exported(tmp_path_factory):
         d = root / name
         d.mkdir()
         np.save(d / "x.npy", x)
-        np.save(d / "y.npy", np.asarray(model(x, training=False)))  # native path, if built
+        np.save(d / "y.npy", keras.ops.convert_to_numpy(model(x, training=False)))  # native path, if built
         zoo.export(model, d / "savedmodel", format="savedmodel")
         if name in TFLITE:
             zoo.export(model, d / "model.tflite", format="tflite")
@@ -124,7 +124,7 @@ def test_keras_format_round_trip(tmp_path):
     path = zoo.export(model, tmp_path / "vae.keras")
     loaded = keras.saving.load_model(path)
     x = sample(model)
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)), rtol=1e-6)
     # A saved file can be exported again by path.
     zoo.export(path, tmp_path / "vae_sm", format="savedmodel")
     assert (tmp_path / "vae_sm" / "saved_model.pb").exists()
@@ -162,7 +162,7 @@ def test_onnx_round_trip(tmp_path):
     zoo.export(model, tmp_path / "m.onnx", format="onnx")
     session = ort.InferenceSession(str(tmp_path / "m.onnx"))
     out = session.run(None, {session.get_inputs()[0].name: x})[0]
-    np.testing.assert_allclose(out, np.asarray(model(x)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out, keras.ops.convert_to_numpy(model(x)), rtol=1e-4, atol=1e-5)
 
 
 def test_cli_export(tmp_path):

@@ -45,7 +45,7 @@ def test_reset_head_changes_output_size_and_shares_the_rest():
     assert new.get_layer("conv1_conv") is model.get_layer("conv1_conv")
     assert new.get_layer("head") is not model.get_layer("head")
     assert new.layers[-1].name == "predictions"  # softmax kept after the new head
-    np.testing.assert_allclose(np.asarray(new(x)).sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(new(x)).sum(-1), 1.0, rtol=1e-5)
 
 
 def test_reset_head_errors():
@@ -59,16 +59,16 @@ def test_frozen_weights_do_not_move_and_batchnorm_stats_stay():
     model = zoo.freeze(resnet())
     head = model.get_layer("head")
     assert not model.get_layer("conv1_conv").trainable and head.trainable
-    frozen = {w.path: np.asarray(w) for l in model.layers if l is not head for w in l.weights}
-    head_before = np.asarray(head.kernel)
+    frozen = {w.path: keras.ops.convert_to_numpy(w) for l in model.layers if l is not head for w in l.weights}
+    head_before = keras.ops.convert_to_numpy(head.kernel)
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
     x, y = images()
     model.fit(x * 5 + 3, y, epochs=2, batch_size=4, verbose=0)  # far from the BN statistics
     for l in model.layers:
         for w in l.weights:
             if w.path in frozen:
-                np.testing.assert_array_equal(np.asarray(w), frozen[w.path], err_msg=w.path)
-    assert not np.allclose(np.asarray(head.kernel), head_before)
+                np.testing.assert_array_equal(keras.ops.convert_to_numpy(w), frozen[w.path], err_msg=w.path)
+    assert not np.allclose(keras.ops.convert_to_numpy(head.kernel), head_before)
 
 
 def test_freeze_up_to_and_unfreeze_keeps_batchnorm_in_inference_mode():
@@ -85,12 +85,12 @@ def test_freeze_up_to_and_unfreeze_keeps_batchnorm_in_inference_mode():
     bns = batchnorms(model)
     assert bns and all(not bn.trainable for bn in bns)
     assert model.get_layer("conv1_conv").trainable
-    before = [np.asarray(bn.moving_mean) for bn in bns]
+    before = [keras.ops.convert_to_numpy(bn.moving_mean) for bn in bns]
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     x, y = images()
     model.fit(x * 5 + 3, y, epochs=1, batch_size=4, verbose=0)
     for bn, b in zip(bns, before):
-        np.testing.assert_array_equal(np.asarray(bn.moving_mean), b)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(bn.moving_mean), b)
     zoo.unfreeze(model, train_batchnorm=True)
     assert all(bn.trainable for bn in bns)
 

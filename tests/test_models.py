@@ -87,7 +87,7 @@ def built(name):
 
 def predict(model, x):
     out = model(x, training=False)
-    return [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else np.asarray(out)
+    return [keras.ops.convert_to_numpy(o) for o in out] if isinstance(out, (list, tuple)) else keras.ops.convert_to_numpy(out)
 
 
 def all_layers(model):
@@ -124,7 +124,7 @@ def _loss_and_targets(name, model, x):
     if task.endswith("classification"):
         classes = model.output_shape[-1]
         y = np.arange(BATCH) % classes
-        probs = np.asarray(model(x))
+        probs = keras.ops.convert_to_numpy(model(x))
         softmax = bool((probs >= 0).all() and np.allclose(probs.sum(-1), 1.0, atol=1e-4))
         return keras.losses.SparseCategoricalCrossentropy(from_logits=not softmax), y
     if task == "forecasting":
@@ -281,7 +281,7 @@ def test_vae_adds_kl_and_samples_only_in_training():
     model(x, training=True)
     assert len(model.losses) == 1 and float(model.losses[0]) >= 0
     np.testing.assert_allclose(predict(model, x), predict(model, x))  # deterministic at inference
-    a, b = (np.asarray(model(x, training=True)) for _ in range(2))
+    a, b = (keras.ops.convert_to_numpy(model(x, training=True)) for _ in range(2))
     assert not np.allclose(a, b)
     z_mean, z_log_var = model.get_layer("encoder")(x)
     assert z_mean.shape == z_log_var.shape == (BATCH, 2)

@@ -7,8 +7,9 @@ and a failure is kept with its reason so ``zoo doctor`` can show it.
 
 ``ZOO_REQUIRE_NATIVE=1`` turns any failure to load into an ImportError at the
 point of use, so CI and users can insist on the native path and never pass on
-a silent fallback. ``ZOO_NATIVE=0`` (or :func:`set_native`) selects the
-``keras.ops`` reference everywhere.
+a silent fallback; so is a Keras backend zoo has no kernels for (torch).
+``ZOO_NATIVE=0`` (or :func:`set_native`) selects the ``keras.ops`` reference
+everywhere.
 """
 
 from __future__ import annotations
@@ -43,6 +44,21 @@ class NativeUnavailableError(ImportError):
 
 def native_required() -> bool:
     return os.environ.get("ZOO_REQUIRE_NATIVE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+# The Keras backends zoo has native kernels for; others (torch) run the
+# keras.ops references.
+NATIVE_BACKENDS = ("tensorflow", "jax")
+
+
+def check_backend_has_kernels(backend: str) -> None:
+    """Under ZOO_REQUIRE_NATIVE, a Keras backend zoo has no kernels for is an
+    error at the first op, not a quiet run on the references."""
+    if backend not in NATIVE_BACKENDS and native_required():
+        raise NativeUnavailableError(
+            f"ZOO_REQUIRE_NATIVE is set but zoo has no native kernels for the Keras backend "
+            f"{backend!r} (they run on {' and '.join(NATIVE_BACKENDS)}); unset "
+            "ZOO_REQUIRE_NATIVE to run zoo's keras.ops references on it")
 
 
 def _library_dirs() -> list[Path]:
@@ -208,7 +224,9 @@ def use_jax_native() -> bool:
         return False
     import keras
 
-    if keras.backend.backend() != "jax":
+    backend = keras.backend.backend()
+    if backend != "jax":
+        check_backend_has_kernels(backend)
         return False
     return jax_ops() is not None
 
@@ -247,7 +265,9 @@ def use_tf_native() -> bool:
         return False
     import keras
 
-    if keras.backend.backend() != "tensorflow":
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        check_backend_has_kernels(backend)
         return False
     return tf_ops() is not None and not tf_in_xla()
 

@@ -72,6 +72,7 @@ def doctor_command():
         out.print(f"  {key}: {value}")
         if isinstance(value, str) and value.startswith("not loaded"):
             problems.append(f"native {key} {value}")
+    _check_backend(out, problems)
     try:
         out.print(f"  isa in use: {_native.get_isa()}")
     except Exception as exc:
@@ -95,6 +96,25 @@ def doctor_command():
         out.print(f"[yellow]{len(problems)} problem(s) found[/yellow]")
         sys.exit(1)
     out.print("[green]no problems found[/green]")
+
+
+def _check_backend(out, problems: list) -> None:
+    """The Keras backend, and whether zoo's kernels can run on it."""
+    try:
+        import keras
+
+        from zoo import _native
+
+        backend = keras.backend.backend()
+    except Exception as exc:  # doctor must report, not crash
+        out.print(f"  keras backend: unknown ({type(exc).__name__}: {exc})")
+        return
+    if backend in _native.NATIVE_BACKENDS:
+        out.print(f"  keras backend: {backend}")
+        return
+    out.print(f"  keras backend: {backend} (no zoo kernels: zoo's keras.ops references run)")
+    if _native.native_required():
+        problems.append(f"ZOO_REQUIRE_NATIVE is set but zoo has no native kernels for {backend}")
 
 
 def _version(module_name: str, problems: list) -> str:

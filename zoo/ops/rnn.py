@@ -68,6 +68,7 @@ def native_unavailable(activation, recurrent_activation, dtype) -> str | None:
             return (f"JAX's default device is a {_jax.default_platform().upper()}; the fused "
                     "recurrent kernels run on the CPU only")
     else:
+        _native.check_backend_has_kernels(backend)
         return f"the Keras backend is {backend}; zoo's native kernels run on TensorFlow and JAX"
     dtype = keras.backend.standardize_dtype(dtype)
     if dtype not in NATIVE_DTYPES:

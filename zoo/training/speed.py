@@ -87,6 +87,8 @@ def choose_steps_per_execution(requested, *, batches: int | None, callbacks=(),
         batches: batches per epoch, None when unknown (a dataset of unknown
             cardinality).
         callbacks: the run's callbacks; any with per-batch work forces 1.
+            So does Keras' torch backend, whose trainer runs one batch per
+            call and refuses more.
         strategy: the run's ``tf.distribute`` strategy; anything but the
             default one gets 1 (not measured here; pass an integer to opt in).
 
@@ -99,6 +101,10 @@ def choose_steps_per_execution(requested, *, batches: int | None, callbacks=(),
                              f"got {requested!r}")
         return requested
     if needs_batch_hooks(callbacks):
+        return 1
+    import keras
+
+    if keras.backend.backend() == "torch":
         return 1
     if strategy is not None:
         import tensorflow as tf
