@@ -111,3 +111,36 @@ def test_predict_from_many_threads(model):
     alone = [[model.predict(xs[i], batch_size=16, verbose=0)] for i in range(THREADS)]
     for i, rounds in enumerate(_in_threads(lambda i: [model.predict(xs[i], batch_size=16, verbose=0)])):
         _assert_same(rounds, alone[i])
+
+
+def test_once_runs_setup_exactly_once_across_threads():
+    # The ops' TF gradients register through zoo.ops._once.once: TensorFlow
+    # refuses a second registration, so threads tracing their first model
+    # together must not both run it.
+    import time
+
+    from zoo.ops._once import once
+
+    calls = []
+
+    @once
+    def setup():
+        calls.append(threading.get_ident())
+        time.sleep(0.05)  # long enough for every other thread to arrive meanwhile
+
+    _in_threads(lambda i: setup())
+    assert len(calls) == 1
+
+    attempts = []
+
+    @once
+    def flaky():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("first attempt fails")
+
+    with pytest.raises(RuntimeError):
+        flaky()
+    flaky()  # a failed setup runs again
+    flaky()
+    assert len(attempts) == 2

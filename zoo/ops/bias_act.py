@@ -17,6 +17,7 @@ from keras import ops
 from zoo import _native
 import zoo.ops._jax as _jax
 from zoo.ops._activations import Activation, apply_reference, resolve
+from zoo.ops._once import once
 from zoo.ops._second_order import bias_act_grad_grad
 
 NATIVE_DTYPES = ("float32", "float16", "bfloat16")
@@ -170,13 +171,8 @@ def _tf_bias_act(x, bias, act: Activation):
     return lib.zoo_bias_act(x, bias, **_attrs(act, use_bias))
 
 
-_gradients_registered = False
-
-
+@once
 def _register_gradients():
-    global _gradients_registered
-    if _gradients_registered:
-        return
     import tensorflow as tf
 
     @tf.RegisterGradient("ZooBiasAct")
@@ -189,5 +185,3 @@ def _register_gradients():
 
     # Second derivatives (gradient penalties, Hessian-vector products).
     tf.RegisterGradient("ZooBiasActGrad")(bias_act_grad_grad)
-
-    _gradients_registered = True

@@ -43,6 +43,7 @@ from keras import ops
 from zoo import _native
 import zoo.ops._jax as _jax
 from zoo.ops._activations import Activation, resolve
+from zoo.ops._once import once
 from zoo.ops._second_order import dense_grad_grad
 from zoo.ops.bias_act import _attrs, _bias_act, bias_act_ref, uses_native
 
@@ -279,13 +280,8 @@ def _tf_dense(x, kernel, bias, act: Activation, save_preact=True):
     return y
 
 
-_gradients_registered = False
-
-
+@once
 def _register_gradients():
-    global _gradients_registered
-    if _gradients_registered:
-        return
     import tensorflow as tf
 
     @tf.RegisterGradient("ZooDense")
@@ -301,5 +297,3 @@ def _register_gradients():
 
     # Second derivatives (gradient penalties, Hessian-vector products).
     tf.RegisterGradient("ZooDenseGrad")(dense_grad_grad)
-
-    _gradients_registered = True

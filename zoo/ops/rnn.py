@@ -28,6 +28,7 @@ from keras import ops
 
 from zoo import _native
 from zoo.ops._activations import Activation, resolve
+from zoo.ops._once import once
 
 # What the kernel core has fused loops for (rnn_supports in csrc/kernels/rnn.cc).
 KERNEL_RNN_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "hard_sigmoid")
@@ -368,13 +369,8 @@ def _tf_rnn(cell, reset_after, inputs, states, mask, kernel, recurrent_kernel, b
 
 _ATTRS = ("cell", "reset_after", "activation", "recurrent_activation", "go_backwards",
           "zero_output_for_mask", "return_sequences")
-_gradients_registered = False
-
-
+@once
 def _register_gradients():
-    global _gradients_registered
-    if _gradients_registered:
-        return
     import tensorflow as tf
 
     @tf.RegisterGradient("ZooRnn")
@@ -410,5 +406,3 @@ def _register_gradients():
         raise NotImplementedError(
             "second derivatives through zoo's fused LSTM/GRU are not implemented; build the "
             "model under zoo.native(False) (Keras' own recurrent loop) to take them")
-
-    _gradients_registered = True

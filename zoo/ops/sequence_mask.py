@@ -21,6 +21,7 @@ import keras
 from keras import ops
 
 from zoo import _native
+from zoo.ops._once import once
 
 
 def sequence_mask_ref(x, mask_value=0.0):
@@ -100,13 +101,8 @@ def _tf_sequence_mask(x, mask_value):
     return tuple(lib.zoo_sequence_mask(x, mask_value=mask_value))
 
 
-_gradients_registered = False
-
-
+@once
 def _register_gradients():
-    global _gradients_registered
-    if _gradients_registered:
-        return
     import tensorflow as tf
 
     @tf.RegisterGradient("ZooSequenceMask")
@@ -116,5 +112,3 @@ def _register_gradients():
         if dy is None:
             return None
         return tf.where(op.outputs[1][..., None], dy, tf.zeros_like(dy))
-
-    _gradients_registered = True
