@@ -12,7 +12,10 @@ Variants, each on the same weights and the same fixed batch:
   native xla  zoo's build with jit_compile=True: the recurrent layers' XLA kernels
            (one custom call each way); bias+activation and dense are XLA's own there
 "train" is the time of one ``train_on_batch`` after warm-up; "infer" of one
-``predict_on_batch``. The variants run in interleaved rounds so that load on
+``predict_on_batch``. With ``--steps-per-execution N`` (N > 1) every variant is
+compiled with ``steps_per_execution=N``, as a user who wants speed from Keras
+runs it, and a step is timed inside ``fit`` / ``predict`` over 2N batches
+(Keras' per-call Python work amortised, as in a real epoch). The variants run in interleaved rounds so that load on
 the machine hits them alike; in each round a variant runs --calls consecutive
 steps (default: as many as fill about 0.25 s, at most 20) and the round's
 time is their mean, so that a step is
@@ -68,16 +71,27 @@ def targets(name, model, x, rng):
     return y, "sparse_categorical_crossentropy"
 
 
-def prepare(model, x, y, loss, *, jit, reference=False):
+def prepare(model, x, y, loss, *, jit, reference=False, spe=1):
     """Compile and trace (in the native or reference context, which fixes the
-    path) the train and predict steps; returns them as two callables."""
-    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss=loss, jit_compile=jit)
+    path) the train and predict steps; returns them as two callables, each
+    running one step (spe == 1) or 2 * spe steps in one fit / predict call."""
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss=loss, jit_compile=jit,
+                  steps_per_execution=spe)
 
-    def train():
-        model.train_on_batch(x, y)
+    if spe == 1:
+        def train():
+            model.train_on_batch(x, y)
 
-    def infer():
-        model.predict_on_batch(x)
+        def infer():
+            model.predict_on_batch(x)
+    else:  # the same batch 2 * spe times: fit and predict run two executions
+        xs, ys = np.concatenate([x] * (2 * spe)), np.concatenate([y] * (2 * spe))
+
+        def train():
+            model.fit(xs, ys, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+
+        def infer():
+            model.predict(xs, batch_size=len(x), verbose=0)
 
     # Tracing happens on the first call, inside the context: it fixes the path.
     with _native.native(not reference):
@@ -95,7 +109,7 @@ def consecutive(fn, calls):
     return block
 
 
-def bench(name, overrides, batch, repeats, calls=None):
+def bench(name, overrides, batch, repeats, calls=None, spe=1):
     rng = np.random.default_rng(0)
     keras.utils.set_random_seed(0)
     native = zoo.create_model(name, **overrides)
@@ -108,16 +122,16 @@ def bench(name, overrides, batch, repeats, calls=None):
         model.set_weights(weights)
         return model
 
-    steps = {"native": prepare(native, x, y, loss, jit=False)}
+    steps = {"native": prepare(native, x, y, loss, jit=False, spe=spe)}
     steps["ref"] = prepare(same_weights(zoo.create_model(name, **overrides)), x, y, loss,
-                           jit=False, reference=True)
+                           jit=False, reference=True, spe=spe)
     steps["stock"] = prepare(same_weights(zoo.create_model(name, **overrides, native=False)),
-                             x, y, loss, jit=False)
+                             x, y, loss, jit=False, spe=spe)
     for key, native_build in (("xla", False), ("native_xla", True)):
         try:
             steps[key] = prepare(
                 same_weights(zoo.create_model(name, **overrides, native=native_build)),
-                x, y, loss, jit=True)
+                x, y, loss, jit=True, spe=spe)
         except Exception as exc:  # XLA cannot compile some graphs (e.g. some RNN loops)
             print(f"  {name}: {key} failed ({type(exc).__name__}: {exc})"[:300], file=sys.stderr)
     if calls is None:  # blocks of about 0.25 s of the slowest variant's step
@@ -129,7 +143,9 @@ def bench(name, overrides, batch, repeats, calls=None):
                                 **rounds)
     infer = interleaved_medians({k: consecutive(v[1], calls) for k, v in steps.items()}, (), 0.0,
                                 **rounds)
-    return {k: (train[k] / calls, infer[k] / calls) if k in steps else None for k in VARIANTS}
+    per_call = calls * (1 if spe == 1 else 2 * spe)  # steps a timed block runs
+    return {k: (train[k] / per_call, infer[k] / per_call) if k in steps else None
+            for k in VARIANTS}
 
 
 VARIANTS = ("native", "native_xla", "ref", "stock", "xla")
@@ -151,6 +167,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--calls", type=int, default=None,
                         help="consecutive steps per variant and round (default: ~0.25 s worth)")
+    parser.add_argument("--steps-per-execution", type=int, default=1,
+                        help="compile every variant with this steps_per_execution and time "
+                        "steps inside fit / predict (default 1: train_on_batch)")
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args()
     names = list(CASES)
@@ -161,13 +180,18 @@ def main():
             parser.error(f"unknown models {sorted(unknown)}; choose from {', '.join(CASES)}")
     elif args.quick:
         names = [n for n in names if n in QUICK]
+    if args.steps_per_execution < 1:
+        parser.error("--steps-per-execution must be >= 1")
     repeats = args.repeats or (5 if args.quick else 15)
     if not _native.use_tf_native():
         print("warning: the native op library is not loaded; 'native' runs the reference",
               file=sys.stderr)
 
     lines = [
-        f"Model step times in ms (median of {repeats}), {machine()}",
+        f"Model step times in ms (median of {repeats}), "
+        + ("train_on_batch / predict_on_batch" if args.steps_per_execution == 1 else
+           f"fit / predict at steps_per_execution={args.steps_per_execution}")
+        + f", {machine()}",
         "",
         "| model | family | batch | train native | train native xla | train ref | train stock "
         "| train xla | infer native | infer native xla | infer ref | infer stock | infer xla "
@@ -177,7 +201,7 @@ def main():
     for name in names:
         overrides, batch = CASES[name]
         print(f"{name} ...", file=sys.stderr, flush=True)
-        r = bench(name, overrides, batch, repeats, args.calls)
+        r = bench(name, overrides, batch, repeats, args.calls, args.steps_per_execution)
         ratio = r["native"][0] / r["stock"][0]
         cols = [fmt(r[v][0] if r[v] else None) for v in VARIANTS]
         cols += [fmt(r[v][1] if r[v] else None) for v in VARIANTS]
