@@ -4,22 +4,11 @@
 #include <cmath>
 #include <cstring>
 
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/shape_inference.h"
 #include "act_attrs.h"
-#include "tf_parallel.h"
+#include "tf_op.h"
 #include "../kernels/bias_act.h"
 
 namespace zoo::tf {
-
-using tensorflow::DEVICE_CPU;
-using tensorflow::OpKernel;
-using tensorflow::OpKernelConstruction;
-using tensorflow::OpKernelContext;
-using tensorflow::Tensor;
-using tensorflow::errors::InvalidArgument;
-namespace shape_inference = tensorflow::shape_inference;
 
 // `bias` is always an input; with use_bias=false it is ignored (pass shape [0]).
 // alpha NaN: the activation's Keras default; max_value 0 or inf: no cap (act_attrs.h).
@@ -31,15 +20,15 @@ namespace shape_inference = tensorflow::shape_inference;
       .Attr("threshold: float = 0.0")                                              \
       .Attr("use_bias: bool = true")
 
-absl::Status bias_shape_check(shape_inference::InferenceContext* c, int x_idx, int b_idx) {
+absl::Status bias_shape_check(si::InferenceContext* c, int x_idx, int b_idx) {
   bool use_bias = true;
   TF_RETURN_IF_ERROR(c->GetAttr("use_bias", &use_bias));
   if (!use_bias) return absl::OkStatus();
-  shape_inference::ShapeHandle x = c->input(x_idx), b;
+  si::ShapeHandle x = c->input(x_idx), b;
   TF_RETURN_IF_ERROR(c->WithRank(c->input(b_idx), 1, &b));
   if (c->RankKnown(x)) {
     TF_RETURN_IF_ERROR(c->WithRankAtLeast(x, 1, &x));
-    shape_inference::DimensionHandle merged;
+    si::DimensionHandle merged;
     TF_RETURN_IF_ERROR(c->Merge(c->Dim(x, -1), c->Dim(b, 0), &merged));
   }
   return absl::OkStatus();
@@ -50,7 +39,7 @@ REGISTER_OP("ZooBiasAct")
     .Input("bias: T")
     .Output("y: T")
     .ZOO_ACT_ATTRS
-    .SetShapeFn([](shape_inference::InferenceContext* c) {
+    .SetShapeFn([](si::InferenceContext* c) {
       TF_RETURN_IF_ERROR(bias_shape_check(c, 0, 1));
       c->set_output(0, c->input(0));
       return absl::OkStatus();
@@ -63,9 +52,9 @@ REGISTER_OP("ZooBiasActGrad")
     .Output("dx: T")
     .Output("dbias: T")
     .ZOO_ACT_ATTRS
-    .SetShapeFn([](shape_inference::InferenceContext* c) {
+    .SetShapeFn([](si::InferenceContext* c) {
       TF_RETURN_IF_ERROR(bias_shape_check(c, 1, 2));
-      shape_inference::ShapeHandle dy;
+      si::ShapeHandle dy;
       TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &dy));
       c->set_output(0, dy);
       c->set_output(1, c->input(2));

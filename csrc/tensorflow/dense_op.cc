@@ -9,24 +9,12 @@
 #include <cstring>
 #include <string>
 
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/shape_inference.h"
 #include "tensorflow/core/util/overflow.h"
 #include "act_attrs.h"
-#include "tf_parallel.h"
+#include "tf_op.h"
 #include "../kernels/dense.h"
 
 namespace zoo::tf {
-
-using tensorflow::DEVICE_CPU;
-using tensorflow::OpKernel;
-using tensorflow::OpKernelConstruction;
-using tensorflow::OpKernelContext;
-using tensorflow::Tensor;
-using tensorflow::TensorShape;
-using tensorflow::errors::InvalidArgument;
-namespace si = tensorflow::shape_inference;
 
 namespace {
 

@@ -8,22 +8,10 @@
 // with training=False it is empty and no gradient can be taken.
 #include <string>
 
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/shape_inference.h"
 #include "rnn_attrs.h"
-#include "tf_parallel.h"
+#include "tf_op.h"
 
 namespace zoo::tf {
-
-using tensorflow::DEVICE_CPU;
-using tensorflow::OpKernel;
-using tensorflow::OpKernelConstruction;
-using tensorflow::OpKernelContext;
-using tensorflow::Tensor;
-using tensorflow::TensorShape;
-using tensorflow::errors::InvalidArgument;
-namespace si = tensorflow::shape_inference;
 
 REGISTER_OP("ZooRnn")
     .Input("x: float")

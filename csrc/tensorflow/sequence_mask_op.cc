@@ -3,22 +3,10 @@
 // (x's shape without its last axis). The gradient is registered in Python
 // (zoo/ops/sequence_mask.py). CPU only; under XLA the layer takes the keras.ops
 // reference, which XLA fuses.
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/shape_inference.h"
-#include "tf_parallel.h"
+#include "tf_op.h"
 #include "../kernels/sequence_mask.h"
 
 namespace zoo::tf {
-
-using tensorflow::DEVICE_CPU;
-using tensorflow::OpKernel;
-using tensorflow::OpKernelConstruction;
-using tensorflow::OpKernelContext;
-using tensorflow::Tensor;
-using tensorflow::TensorShape;
-using tensorflow::errors::InvalidArgument;
-namespace si = tensorflow::shape_inference;
 
 REGISTER_OP("ZooSequenceMask")
     .Input("x: float")
