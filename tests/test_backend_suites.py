@@ -1,4 +1,4 @@
-"""The registry, model-family, fine-tuning, preset and export suites again, on
+"""The registry, model-family, fine-tuning, preset, export and predict suites again, on
 Keras' other backends: JAX with the native FFI path required, and torch on
 zoo's keras.ops references (zoo has no torch kernels yet).
 
@@ -22,7 +22,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUITES = ["test_registry.py", "test_models.py", "test_presets.py", "test_finetune.py",
-          "test_export.py"]
+          "test_export.py", "test_predict.py"]
 
 
 def run_suites(tmp_path, env):

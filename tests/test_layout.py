@@ -31,6 +31,7 @@ ALLOWED = {
     "zoo.models": BASE | {"zoo.ops", "zoo.layers", "zoo.registry"},
     "zoo.create": BASE | {"zoo.registry", "zoo.hub", "zoo.models"},
     "zoo.export": BASE | {"zoo.ops", "zoo.layers", "zoo.models"},
+    "zoo.inference": set(),  # any Keras model: it needs nothing of zoo
     "zoo.training": BASE | {"zoo.registry", "zoo.hub", "zoo.ops", "zoo.layers", "zoo.models", "zoo.create"},
 }
 # zoo._export_tf is a `python -m` entry point (zoo.export's TensorFlow child), like __main__.

@@ -42,6 +42,7 @@ _LAZY = {
     "freeze": "zoo.training.finetune:freeze",
     "unfreeze": "zoo.training.finetune:unfreeze",
     "export": "zoo.export",
+    "predict": "zoo.inference:predict",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -35,6 +35,7 @@ def predict_command(name, input_file, pretrained, weights, num_classes, key, top
 
     from zoo.create import create_model
     from zoo.hub.provenance import model_origin
+    from zoo.inference import predict
 
     raw = _read_file(Path(input_file), key)  # bad input fails before the model is built
     model = create_model(name, parse_pretrained(pretrained), weights=weights, num_classes=num_classes)
@@ -42,7 +43,7 @@ def predict_command(name, input_file, pretrained, weights, num_classes, key, top
     trained = origin.get("weights") or {}
     x = _fit_to_model(raw, model.input_shape)
     x = _preprocess(x, origin.get("preprocessing") or {})
-    y = np.asarray(model.predict(x, verbose=0))
+    y = np.asarray(predict(model, x))
 
     if "classification" in (origin.get("task") or "") and y.ndim == 2:
         results = _top_k(y, list(trained.get("labels") or []), top_k)
