@@ -102,3 +102,15 @@ def test_bad_inputs():
         zoo.predict(model, {"a": np.zeros((0, 4)), "b": np.zeros((0, 3, 2))})
     with pytest.raises(ValueError, match="scalar"):
         zoo.predict(model, {"a": np.float32(1), "b": np.zeros((1, 3, 2))})
+
+
+def test_a_model_is_not_kept_alive_by_its_loop():
+    import gc
+    import weakref
+
+    model = zoo.create_model("dense_autoencoder", **kwargs_for("dense_autoencoder"))
+    zoo.predict(model, np.zeros((5, 12), np.float32), batch_size=2)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

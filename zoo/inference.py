@@ -109,8 +109,14 @@ def _make_graph(model):
     import keras
     import tensorflow as tf
 
+    # A weak reference: the function is the model's value in _graphs, and a
+    # strong one would keep the model (its key) alive for ever. Tracing needs
+    # the model; a traced graph holds only its variables.
+    model_ref = weakref.ref(model)
+
     @tf.function(reduce_retracing=True)
     def run(x, batch_size):
+        model = model_ref()
         leaves = keras.tree.flatten(x)
         n = tf.shape(leaves[0])[0]
         batches = (n + batch_size - 1) // batch_size
