@@ -55,7 +55,7 @@ def predict(model, x, *, batch_size: int = 32, steps_per_call: int = 32):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     batch_size, steps_per_call = int(batch_size), int(steps_per_call)
-    leaves = [_as_array(a, keras) for a in keras.tree.flatten(x)]
+    leaves = [_as_array(a) for a in keras.tree.flatten(x)]
     if not leaves:
         raise ValueError("x holds no arrays")
     lengths = {len(a) for a in leaves}
@@ -69,28 +69,26 @@ def predict(model, x, *, batch_size: int = 32, steps_per_call: int = 32):
 
     import tensorflow as tf
 
+    # Floats in Keras' floatx, as fit and predict cast them.
+    floatx = np.dtype(keras.config.floatx())
+    leaves = [a.astype(floatx) if a.dtype.kind == "f" and a.dtype != floatx else a
+              for a in leaves]
     run = _graph(model)
-    structure = x
     row_bytes = sum(a[:1].nbytes for a in leaves)
     per_call = batch_size * max(1, min(steps_per_call, CHUNK_BYTES // max(1, row_bytes * batch_size)))
     pieces = []
     for start in range(0, n, per_call):
         chunk = [tf.convert_to_tensor(a[start:start + per_call]) for a in leaves]
-        out = run(keras.tree.pack_sequence_as(structure, chunk), tf.constant(batch_size))
+        out = run(keras.tree.pack_sequence_as(x, chunk), tf.constant(batch_size))
         pieces.append([t.numpy() for t in keras.tree.flatten(out)])
-        out_structure = out
     outputs = [np.concatenate(parts) if len(pieces) > 1 else parts[0] for parts in zip(*pieces)]
-    return keras.tree.pack_sequence_as(out_structure, outputs)
+    return keras.tree.pack_sequence_as(out, outputs)
 
 
-def _as_array(a, keras):
-    """A numpy array of the sample data; floats in Keras' floatx, as fit and
-    predict cast them."""
+def _as_array(a):
     a = np.asarray(a)
     if a.ndim == 0:
         raise ValueError("x must hold arrays with a sample axis, got a scalar")
-    if a.dtype.kind == "f" and a.dtype != np.dtype(keras.config.floatx()):
-        a = a.astype(keras.config.floatx())
     return a
 
 

@@ -113,8 +113,10 @@ def _check_backend(out, problems: list) -> None:
         out.print(f"  keras backend: {backend}")
         return
     out.print(f"  keras backend: {backend} (no zoo kernels: zoo's keras.ops references run)")
-    if _native.native_required():
-        problems.append(f"ZOO_REQUIRE_NATIVE is set but zoo has no native kernels for {backend}")
+    try:
+        _native.check_backend_has_kernels(backend)
+    except _native.NativeUnavailableError as exc:  # required, and there are none
+        problems.append(str(exc))
 
 
 def _version(module_name: str, problems: list) -> str:
