@@ -114,9 +114,12 @@ def test_matches_keras(cell, mask_kind):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (1, 9, 4, 5), (3, 11, 7, 13), (64, 20, 16, 64),
-                                   (33, 6, 2, 8)], ids=lambda s: "x".join(map(str, s)))
+                                   (33, 6, 2, 8), (3, 4, 150, 150)],
+                         ids=lambda s: "x".join(map(str, s)))
 def test_shapes(cell, shape):
-    # T = 1, batch 1, odd sizes, batches split across threads (64 rows; 33 unevenly).
+    # T = 1, batch 1, odd sizes, batches split across threads (64 rows; 33 unevenly),
+    # and weights large enough for the backward's transposes of W and U to be
+    # split across threads, in tiles that do not divide them.
     b, t, f, u = shape
     stock, native = run_pair(cell, b, t, f, u, "holes" if b > 1 else "none", graph=True,
                              return_sequences=True, return_state=True)

@@ -175,10 +175,34 @@ void weight_gradients(const RnnBackward& a, const RnnPlan& pl, const RnnKernels&
 // Floats of per-row scratch the per-chunk loops use (rnn_impl.h lays it out).
 int64_t scratch_per_row(const RnnConfig& c) { return 5 * c.units + 2 * rnn_gates(c) * c.units; }
 
-// dst (cols x rows) = src (rows x cols)^T, both row-major.
-void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < cols; ++j) dst[j * rows + r] = src[r * cols + j];
+// dst (cols x rows) = src (rows x cols)^T, both row-major, in square tiles:
+// element by element, each store of a row of src lands `rows` floats from the
+// last, a new cache line every time, and U^T of a 512-unit LSTM (4 MB) took
+// 11 % of the layer's forward + backward that way. A tile's lines stay in L1
+// while it is read and written. Tasks take whole column tiles.
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst, const Parallel& par) {
+  constexpr int64_t kTile = 32;
+  const int64_t col_tiles = (cols + kTile - 1) / kTile;
+  // Below a few hundred KB a parallel call would cost more than it saves.
+  const int64_t tasks = rows * cols < (int64_t{1} << 16)
+                            ? 1
+                            : std::min<int64_t>(par.num_threads(), col_tiles);
+  auto body = [&](int64_t task) {
+    const int64_t c_begin = col_tiles * task / tasks * kTile;
+    const int64_t c_end = std::min(cols, col_tiles * (task + 1) / tasks * kTile);
+    for (int64_t j0 = c_begin; j0 < c_end; j0 += kTile) {
+      const int64_t j1 = std::min(c_end, j0 + kTile);
+      for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+        const int64_t r1 = std::min(rows, r0 + kTile);
+        for (int64_t j = j0; j < j1; ++j)
+          for (int64_t r = r0; r < r1; ++r) dst[j * rows + r] = src[r * cols + j];
+      }
+    }
+  };
+  if (tasks == 1)
+    body(0);
+  else
+    par.run(tasks, body);
 }
 
 void need(bool ok, const char* what) { ZOO_CHECK(ok, std::string(what) + " pointer is null"); }
@@ -257,9 +281,9 @@ void rnn_backward(const RnnBackward& a, const Parallel& par) {
   // would cost a pass over memory per call).
   Workspace ws({GH * H, GH * I, BT * GH, after ? BT * GH : 0, B * scratch_per_row(c),
                 wgrad_tasks(GH, par) * wgrad_scratch_floats(c)});
-  transpose(a.recurrent, H, GH, ws[0]);
+  transpose(a.recurrent, H, GH, ws[0], par);
   pl.ut = ws[0];
-  if (a.dx && I > 0) transpose(a.kernel, I, GH, ws[1]);  // read by the dx GEMM only
+  if (a.dx && I > 0) transpose(a.kernel, I, GH, ws[1], par);  // read by the dx GEMM only
   pl.wt = ws[1];
   pl.dg = ws[2];
   pl.dg2 = after ? ws[3] : nullptr;
