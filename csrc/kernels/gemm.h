@@ -74,7 +74,9 @@ const GemmKernels& gemm_kernels_for(Isa isa);
 // Row blocks up to this many rows read a row-major B in place instead of
 // packing it (gemm_impl.h explains why); the task split (gemm.cc) counts on it.
 constexpr int64_t kGemmDirectRows = 128;
-// ... and a row-major A with K up to this is read in place instead of packed.
+// ... and a row-major A with K up to this is read in place instead of packed,
 constexpr int64_t kGemmDirectDepth = 256;
+// ... as is one of at most this many rows, at any K (gemm_impl.h).
+constexpr int64_t kGemmSmallRows = 4;
 
 }  // namespace zoo

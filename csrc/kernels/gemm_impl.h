@@ -269,6 +269,24 @@ inline void micro(int64_t kc, const float* __restrict a, int64_t lda, const floa
   }
 }
 
+// A tile of A read in place with at most four rows (a dense layer serving
+// one to four samples, a recurrent layer's batch of one, a thread's remainder
+// of a split batch) runs a four-row tile, so its FMAs are not MR / 4 times
+// the useful ones (the full tile repeats its last row). Not fewer rows: a
+// one- or two-row tile has too few accumulator chains and ran twice as slow
+// as the full one where B's rows lie 4 KB apart (1 x 512 x 1024: 155 against
+// 78 us on Zen 4); four rows ran at 73. Every C element is the same chain of
+// FMAs over p in either tile, so which one runs (the batch split across
+// threads decides) never changes a result.
+template <int MR, int NV>
+inline void micro_in_place(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldbp,
+                           float* c, int64_t ldc, int m, int n, bool accumulate, const float* bias) {
+  if (MR > 4 && m <= 4)
+    micro<4, NV, true>(kc, a, lda, b, ldbp, c, ldc, m, n, accumulate, bias);
+  else
+    micro<MR, NV, true>(kc, a, lda, b, ldbp, c, ldc, m, n, accumulate, bias);
+}
+
 // ----------------------------------------------------------------------------
 // Epilogue on one finished m x n tile of C (in L1; the bias is already in it,
 // from the microkernel): pre-activation copy, activation. Instantiated per
@@ -318,7 +336,11 @@ void block(const Gemm& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   // most kGemmDirectDepth floats stay in L1 across the jr loop, and packing it
   // took 7 % of a recurrent layer's time (h re-packed every step, each panel used
   // by a dozen column panels at most).
-  const bool direct_a = !g.trans_a && (i1 - i0) <= kGemmDirectRows && g.k <= kGemmDirectDepth;
+  // A block of at most kGemmSmallRows rows is read in place at any depth:
+  // each microkernel call reads kc <= KC floats of a row, and packing a row
+  // or two costs as much as using it.
+  const bool direct_a = !g.trans_a && (((i1 - i0) <= kGemmDirectRows && g.k <= kGemmDirectDepth) ||
+                                       (i1 - i0) <= kGemmSmallRows);
 
   for (int64_t jc = j0; jc < j1; jc += NC) {
     const int64_t nc = std::min(NC, j1 - jc);
@@ -349,8 +371,8 @@ void block(const Gemm& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
             float* ct = g.c + row * g.ldc + col;
             const float* bias = first && g.bias ? g.bias + col : nullptr;
             if (direct_a)
-              micro<MR, NV, true>(kc, g.a + row * g.lda + pc, g.lda, bp, ldbp, ct, g.ldc, m, n,
-                                  !first || g.accumulate, bias);
+              micro_in_place<MR, NV>(kc, g.a + row * g.lda + pc, g.lda, bp, ldbp, ct, g.ldc, m, n,
+                                     !first || g.accumulate, bias);
             else
               micro<MR, NV, false>(kc, abuf + ir * kc, MR, bp, ldbp, ct, g.ldc, m, n,
                                    !first || g.accumulate, bias);

@@ -473,7 +473,8 @@ struct GemmCase {
 const GemmCase kGemmCases[] = {{0, 5, 3},    {5, 0, 3},     {5, 3, 0},    {1, 1, 1},
                                {4, 8, 5},    {3, 7, 9},     {6, 16, 8},   {5, 15, 7},
                                {7, 17, 33},  {8, 32, 16},   {9, 33, 17},  {13, 47, 385},
-                               {97, 65, 257}, {129, 31, 20}, {130, 1030, 24}, {200, 100, 400}};
+                               {97, 65, 257}, {129, 31, 20}, {130, 1030, 24}, {200, 100, 400},
+                               {1, 70, 800},  {2, 33, 390},  {3, 100, 20}, {4, 64, 1000}};
 
 // C = act(op(A) @ op(B) [+ C] + bias), with padded leading dimensions whose
 // padding holds NaN (a kernel reading it would spread NaN) and, in C, a
