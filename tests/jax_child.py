@@ -301,24 +301,29 @@ def check_rnn():
     record("rnn", "LSTM HLO has the FFI calls", "ZooRnnFwd" in text and "ZooRnnBwd" in text,
            "custom_call targets")
     record("rnn", "layers keep jit on", ours.supports_jit, f"supports_jit={ours.supports_jit}")
-    # The default rule (ZOO_JAX_PATH=auto): Keras' loop at batch 1 and for LSTM
-    # inference below batch 16, the kernel otherwise.
+    # The default rule (ZOO_JAX_PATH=auto): in training Keras' loop at batch 1;
+    # in inference the kernel at any batch up to 64 units (LSTM) / 128 (GRU),
+    # above that Keras' loop below batch 16 (LSTM) / 2 (GRU).
     os.environ["ZOO_JAX_PATH"] = "auto"
     try:
-        cases = ((zoo.layers.GRU, keras.layers.GRU, 1, True, False),
-                 (zoo.layers.GRU, keras.layers.GRU, 2, True, True),
-                 (zoo.layers.GRU, keras.layers.GRU, 2, False, True),
-                 (zoo.layers.LSTM, keras.layers.LSTM, 4, False, False),
-                 (zoo.layers.LSTM, keras.layers.LSTM, 4, True, True),
-                 (zoo.layers.LSTM, keras.layers.LSTM, 16, False, True))
-        for cls, kcls, batch, training, want in cases:
-            layer, _ = _rnn_pair(cls, kcls, 8, 3)
+        cases = ((zoo.layers.GRU, keras.layers.GRU, 1, 8, True, False),
+                 (zoo.layers.GRU, keras.layers.GRU, 1, 8, False, True),
+                 (zoo.layers.GRU, keras.layers.GRU, 1, 129, False, False),
+                 (zoo.layers.GRU, keras.layers.GRU, 2, 8, True, True),
+                 (zoo.layers.GRU, keras.layers.GRU, 2, 129, False, True),
+                 (zoo.layers.LSTM, keras.layers.LSTM, 1, 8, False, True),
+                 (zoo.layers.LSTM, keras.layers.LSTM, 4, 65, False, False),
+                 (zoo.layers.LSTM, keras.layers.LSTM, 4, 8, True, True),
+                 (zoo.layers.LSTM, keras.layers.LSTM, 16, 65, False, True))
+        for cls, kcls, batch, units, training, want in cases:
+            layer, _ = _rnn_pair(cls, kcls, units, 3)
             ws = [v.value for v in layer.trainable_variables]
             fixed = [v.value for v in layer.non_trainable_variables]
             text = hlo(lambda ws, x: layer.stateless_call(ws, fixed, x, training=training)[0], ws,
                        rand((batch, 5, 3)))
-            record("rnn", f"auto rule: {cls.__name__} batch {batch} training={training} takes "
-                   f"the kernel: {want}", ("ZooRnnFwd" in text) == want, "custom_call targets")
+            record("rnn", f"auto rule: {cls.__name__} batch {batch} units {units} "
+                   f"training={training} takes the kernel: {want}",
+                   ("ZooRnnFwd" in text) == want, "custom_call targets")
     finally:
         os.environ["ZOO_JAX_PATH"] = "ffi"
     bi = keras.layers.Bidirectional(zoo.layers.GRU(4, return_sequences=True))

@@ -17,9 +17,10 @@ model with XLA and keeps the fused kernel; only where those kernels are
 missing (a build without TF's XLA headers) or TensorFlow sees a GPU does the
 layer set ``supports_jit = False``. On JAX it is an XLA FFI custom call
 inside the jitted program, and jit stays on. On JAX the kernel runs where it measured
-faster than Keras' own loop (:func:`zoo.ops.rnn.jax_prefers_kernel`: from
-batch 2, and for LSTM inference from batch 16); ``ZOO_JAX_PATH=ffi`` asks for
-it always.
+faster than Keras' own loop (:func:`zoo.ops.rnn.jax_prefers_kernel`: in
+training from batch 2; in inference at any batch up to 64 units (LSTM) or 128
+(GRU), above that from batch 16 (LSTM) or 2 (GRU)); ``ZOO_JAX_PATH=ffi`` asks
+for it always.
 """
 
 from __future__ import annotations
@@ -68,10 +69,10 @@ class _FusedRecurrent:
         if reason is None and keras.backend.backend() == "jax":
             cell = "lstm" if isinstance(self, keras.layers.LSTM) else "gru"
             batch = sequences.shape[0]
-            if not rnn_ops.jax_prefers_kernel(cell, batch, bool(training)):
+            if not rnn_ops.jax_prefers_kernel(cell, batch, bool(training), self.units):
                 reason = (f"on JAX, Keras' loop is faster at batch {batch}"
-                          f"{'' if training else ' in inference'} (zoo.ops.rnn.jax_prefers_kernel;"
-                          " ZOO_JAX_PATH=ffi forces the kernel)")
+                          f"{' in training' if training else f' in inference with {self.units} units'}"
+                          " (zoo.ops.rnn.jax_prefers_kernel; ZOO_JAX_PATH=ffi forces the kernel)")
         return reason
 
     def inner_loop(self, sequences, initial_state, mask, training=False):

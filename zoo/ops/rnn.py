@@ -289,22 +289,28 @@ def gru(inputs, initial_state, mask, kernel, recurrent_kernel, bias, activation=
 # JAX FFI path
 
 # Measured per layer with benchmarks/bench_jax_rnn.py (benchmarks/RESULTS.md,
-# "Recurrent layers on JAX"): against Keras' own `lax.scan` under jit, the
-# kernel's forward + backward wins at every measured shape from batch 2 (LSTM
-# 1.1-2.1x, GRU 1.2-2.4x over batch 2-256, 20-500 steps, 32-256 units; LSTM at
-# batch 256 with 128 units is at parity, 0.85-1.04x) and loses at batch 1
-# (0.73-0.92x), where XLA's loop of a few tiny ops beats the kernel's call. The
-# LSTM forward alone (inference) loses below batch 16 (batch 8: 1.08 against
-# 0.86 ms); the GRU forward wins from batch 2.
+# "Recurrent layers on JAX" and "Small batches"): against Keras' own
+# `lax.scan` under jit, the kernel's forward + backward wins at every measured
+# shape from batch 2 (LSTM 1.1-2.9x, GRU 1.2-2.9x over batch 2-256, 20-500
+# steps, 32-256 units; LSTM at batch 256 with 128 units is at parity) and, but
+# for the smallest layers, loses at batch 1 (0.8-1.0x), where XLA's loop of a
+# few tiny ops beats the kernel's call. The forward alone (inference) wins at
+# any batch up to 64 units for LSTM and 128 for GRU (batch 1: 1.1-2x); above
+# those, a batch of a few rows leaves one core idle in the kernel (its threads
+# split the batch) while XLA splits each step's product over both, so the
+# LSTM forward takes the kernel from batch 16 (batch 1-8 at 256 units: 0.5-0.9x)
+# and the GRU forward from batch 2.
 JAX_KERNEL_MIN_BATCH = 2
 JAX_LSTM_INFERENCE_MIN_BATCH = 16
+JAX_INFERENCE_ANY_BATCH_UNITS = {"lstm": 64, "gru": 128}
 
 
-def jax_prefers_kernel(cell: str, batch: int | None, training: bool = True) -> bool:
+def jax_prefers_kernel(cell: str, batch: int | None, training: bool = True,
+                       units: int | None = None) -> bool:
     """The JAX dispatch rule for zoo.layers.LSTM / GRU (see above): whether the
     fused kernel is faster than Keras' loop for this cell ("lstm" or "gru"),
-    batch size (None: unknown, taken as large) and mode.
-    ``ZOO_JAX_PATH=ffi`` always takes the kernel, ``xla`` never."""
+    batch size (None: unknown, taken as large), mode and units (None: taken
+    as large). ``ZOO_JAX_PATH=ffi`` always takes the kernel, ``xla`` never."""
     import zoo.ops._jax as _jax
 
     path = _jax.forced_path()
@@ -312,8 +318,11 @@ def jax_prefers_kernel(cell: str, batch: int | None, training: bool = True) -> b
         return path == "ffi"
     if batch is None:
         return True
-    if cell == "lstm" and not training:
-        return batch >= JAX_LSTM_INFERENCE_MIN_BATCH
+    if not training:
+        if units is not None and units <= JAX_INFERENCE_ANY_BATCH_UNITS[cell]:
+            return True
+        if cell == "lstm":
+            return batch >= JAX_LSTM_INFERENCE_MIN_BATCH
     return batch >= JAX_KERNEL_MIN_BATCH
 
 
