@@ -17,6 +17,7 @@ from keras import ops
 from zoo import _native
 import zoo.ops._jax as _jax
 from zoo.ops._activations import Activation, apply_reference, resolve
+from zoo.ops._autograph import call_unconverted
 from zoo.ops._once import once
 from zoo.ops._second_order import bias_act_grad_grad
 
@@ -64,6 +65,7 @@ class BiasAct(keras.Operation):
         return keras.KerasTensor(x.shape, dtype=x.dtype)
 
 
+@call_unconverted
 def bias_act(x, bias=None, activation="linear"):
     """``activation(x + bias)`` in one pass, with the bias broadcast on the last axis.
 

@@ -43,6 +43,7 @@ from keras import ops
 from zoo import _native
 import zoo.ops._jax as _jax
 from zoo.ops._activations import Activation, resolve
+from zoo.ops._autograph import call_unconverted
 from zoo.ops._once import once
 from zoo.ops._second_order import dense_grad_grad
 from zoo.ops.bias_act import _attrs, _bias_act, bias_act_ref, uses_native
@@ -177,6 +178,7 @@ class Dense(keras.Operation):
         return keras.KerasTensor(tuple(x.shape[:-1]) + (kernel.shape[1],), dtype=x.dtype)
 
 
+@call_unconverted
 def dense(x, kernel, bias=None, activation="linear", training=None):
     """``activation(x @ kernel + bias)`` with the bias and activation fused into
     the matrix product.

@@ -28,6 +28,7 @@ from keras import ops
 
 from zoo import _native
 from zoo.ops._activations import Activation, resolve
+from zoo.ops._autograph import call_unconverted
 from zoo.ops._once import once
 
 # What the kernel core has fused loops for (rnn_supports in csrc/kernels/rnn.cc).
@@ -217,6 +218,7 @@ def _check(inputs, kernel, recurrent_kernel, bias, states, mask, gates, bias_sha
     return dtype
 
 
+@call_unconverted
 def lstm(inputs, initial_state_h, initial_state_c, mask, kernel, recurrent_kernel, bias,
          activation="tanh", recurrent_activation="sigmoid", return_sequences=False,
          go_backwards=False, zero_output_for_mask=False, training=None):
@@ -257,6 +259,7 @@ def lstm(inputs, initial_state_h, initial_state_c, mask, kernel, recurrent_kerne
                    recurrent_kernel, bias, training=training, **kwargs)
 
 
+@call_unconverted
 def gru(inputs, initial_state, mask, kernel, recurrent_kernel, bias, activation="tanh",
         recurrent_activation="sigmoid", return_sequences=False, go_backwards=False,
         reset_after=True, zero_output_for_mask=False, training=None):

@@ -21,6 +21,7 @@ import keras
 from keras import ops
 
 from zoo import _native
+from zoo.ops._autograph import call_unconverted
 from zoo.ops._once import once
 
 
@@ -63,6 +64,7 @@ class SequenceMask(keras.Operation):
                 keras.KerasTensor(x.shape[:-1], dtype="bool"))
 
 
+@call_unconverted
 def sequence_mask(x, mask_value=0.0):
     """Zero the rows of ``x`` whose features all equal ``mask_value``; return
     ``(outputs, mask)``, mask being True for the rows kept.
