@@ -298,7 +298,7 @@ def gru(inputs, initial_state, mask, kernel, recurrent_kernel, bias, activation=
 # steps, 32-256 units; LSTM at batch 256 with 128 units is at parity) and, but
 # for the smallest layers, loses at batch 1 (0.8-1.0x), where XLA's loop of a
 # few tiny ops beats the kernel's call. The forward alone (inference) wins at
-# any batch up to 64 units for LSTM and 128 for GRU (batch 1: 1.1-2x); above
+# any batch up to 64 units for LSTM and 128 for GRU (batch 1: 1.0-2.0x); above
 # those, a batch of a few rows leaves one core idle in the kernel (its threads
 # split the batch) while XLA splits each step's product over both, so the
 # LSTM forward takes the kernel from batch 16 (batch 1-8 at 256 units: 0.5-0.9x)
