@@ -303,7 +303,7 @@ def check_rnn():
     record("rnn", "layers keep jit on", ours.supports_jit, f"supports_jit={ours.supports_jit}")
     # The default rule (ZOO_JAX_PATH=auto): in training Keras' loop at batch 1;
     # in inference the kernel at any batch up to 64 units (LSTM) / 128 (GRU),
-    # above that Keras' loop below batch 16 (LSTM) / 2 (GRU).
+    # above that Keras' loop below batch 8 (LSTM) / 2 (GRU).
     os.environ["ZOO_JAX_PATH"] = "auto"
     try:
         cases = ((zoo.layers.GRU, keras.layers.GRU, 1, 8, True, False),
@@ -314,7 +314,7 @@ def check_rnn():
                  (zoo.layers.LSTM, keras.layers.LSTM, 1, 8, False, True),
                  (zoo.layers.LSTM, keras.layers.LSTM, 4, 65, False, False),
                  (zoo.layers.LSTM, keras.layers.LSTM, 4, 8, True, True),
-                 (zoo.layers.LSTM, keras.layers.LSTM, 16, 65, False, True))
+                 (zoo.layers.LSTM, keras.layers.LSTM, 8, 65, False, True))
         for cls, kcls, batch, units, training, want in cases:
             layer, _ = _rnn_pair(cls, kcls, units, 3)
             ws = [v.value for v in layer.trainable_variables]

@@ -19,7 +19,7 @@ layer set ``supports_jit = False``. On JAX it is an XLA FFI custom call
 inside the jitted program, and jit stays on. On JAX the kernel runs where it measured
 faster than Keras' own loop (:func:`zoo.ops.rnn.jax_prefers_kernel`: in
 training from batch 2; in inference at any batch up to 64 units (LSTM) or 128
-(GRU), above that from batch 16 (LSTM) or 2 (GRU)); ``ZOO_JAX_PATH=ffi`` asks
+(GRU), above that from batch 8 (LSTM) or 2 (GRU)); ``ZOO_JAX_PATH=ffi`` asks
 for it always.
 """
 

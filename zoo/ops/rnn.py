@@ -294,17 +294,18 @@ def gru(inputs, initial_state, mask, kernel, recurrent_kernel, bias, activation=
 # Measured per layer with benchmarks/bench_jax_rnn.py (benchmarks/RESULTS.md,
 # "Recurrent layers on JAX" and "Small batches"): against Keras' own
 # `lax.scan` under jit, the kernel's forward + backward wins at every measured
-# shape from batch 2 (LSTM 1.1-2.9x, GRU 1.2-2.9x over batch 2-256, 20-500
+# shape from batch 2 (LSTM 1.1-3.5x, GRU 1.2-4.6x over batch 2-256, 20-500
 # steps, 32-256 units; LSTM at batch 256 with 128 units is at parity) and, but
 # for the smallest layers, loses at batch 1 (0.8-1.0x), where XLA's loop of a
 # few tiny ops beats the kernel's call. The forward alone (inference) wins at
 # any batch up to 64 units for LSTM and 128 for GRU (batch 1: 1.0-2.0x); above
-# those, a batch of a few rows leaves one core idle in the kernel (its threads
-# split the batch) while XLA splits each step's product over both, so the
-# LSTM forward takes the kernel from batch 16 (batch 1-8 at 256 units: 0.5-0.9x)
-# and the GRU forward from batch 2.
+# those, a batch under 8 rows runs on one thread in the kernel (its threads
+# split the batch, 4 rows at least) while XLA splits each step's product over
+# both cores, so the LSTM forward takes the kernel from batch 8 (batch 1-4 at
+# 256 units: 0.5-0.9x; batch 8-12 at 128-256 units: 1.2-1.8x) and the GRU
+# forward from batch 2.
 JAX_KERNEL_MIN_BATCH = 2
-JAX_LSTM_INFERENCE_MIN_BATCH = 16
+JAX_LSTM_INFERENCE_MIN_BATCH = 8
 JAX_INFERENCE_ANY_BATCH_UNITS = {"lstm": 64, "gru": 128}
 
 
