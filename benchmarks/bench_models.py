@@ -15,11 +15,11 @@ Variants, each on the same weights and the same fixed batch:
 ``predict_on_batch``. With ``--steps-per-execution N`` (N > 1) every variant is
 compiled with ``steps_per_execution=N``, as a user who wants speed from Keras
 runs it, and a step is timed inside ``fit`` / ``predict`` over 2N batches
-(Keras' per-call Python work amortised, as in a real epoch). The variants run in interleaved rounds so that load on
-the machine hits them alike; in each round a variant runs --calls consecutive
-steps (default: as many as fill about 0.25 s, at most 20) and the round's
-time is their mean, so that a step is
-timed as ``fit`` runs it, right after the same model's previous step (one
+(Keras' per-call Python work amortised, as in a real epoch). The variants run
+in interleaved rounds so that load on the machine hits them alike; in each
+round a variant runs --calls consecutive steps (default: as many as fill
+about 0.25 s, at most 20) and the round's time is their mean, so that a step
+is timed as ``fit`` runs it, right after the same model's previous step (one
 call per round, as before 2026-12-04, also timed the caches and thread pools
 warming up again after the other variants, which costs a small model's step
 more than a large one's). The table gives the median over rounds. An XLA column

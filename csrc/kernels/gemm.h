@@ -76,7 +76,9 @@ const GemmKernels& gemm_kernels_for(Isa isa);
 constexpr int64_t kGemmDirectRows = 128;
 // ... and a row-major A with K up to this is read in place instead of packed,
 constexpr int64_t kGemmDirectDepth = 256;
-// ... as is one of at most this many rows, at any K (gemm_impl.h).
+// ... as is one of at most this many rows, at any K, with a register tile
+// of this many rows (gemm_impl.h). The recurrent kernels cut the batch into
+// chunks at least this tall (rnn.cc).
 constexpr int64_t kGemmSmallRows = 4;
 
 }  // namespace zoo

@@ -281,8 +281,9 @@ inline void micro(int64_t kc, const float* __restrict a, int64_t lda, const floa
 template <int MR, int NV>
 inline void micro_in_place(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldbp,
                            float* c, int64_t ldc, int m, int n, bool accumulate, const float* bias) {
-  if (MR > 4 && m <= 4)
-    micro<4, NV, true>(kc, a, lda, b, ldbp, c, ldc, m, n, accumulate, bias);
+  constexpr int kSmall = static_cast<int>(kGemmSmallRows);
+  if (MR > kSmall && m <= kSmall)
+    micro<kSmall, NV, true>(kc, a, lda, b, ldbp, c, ldc, m, n, accumulate, bias);
   else
     micro<MR, NV, true>(kc, a, lda, b, ldbp, c, ldc, m, n, accumulate, bias);
 }

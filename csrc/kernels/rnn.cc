@@ -51,13 +51,13 @@ void check_config(const RnnConfig& c) {
                 act_name(c.act.kind) + " and " + act_name(c.rec_act.kind));
 }
 
-// Chunks of the batch for the recurrence: one per thread, at least 4 rows
-// each (the GEMM's smallest register tile, gemm_impl.h: fewer rows would do
-// a whole tile's FMAs for them anyway), so a batch under 8 stays on one
-// thread. 4 rather than 8 (the full AVX-512 tile) since that tile: batch 8-15
-// on two threads, LSTM of 128 units at batch 8 1.9x faster forward.
+// Chunks of the batch for the recurrence: one per thread, at least
+// kGemmSmallRows (4) rows each, the GEMM's smallest register tile (fewer rows
+// would do a whole tile's FMAs for them anyway), so a batch under 8 stays on
+// one thread. Not 8 (the full AVX-512 tile) since that small tile exists:
+// batch 8-15 on two threads, LSTM of 128 units at batch 8 1.9x faster forward.
 int64_t num_chunks(int64_t batch, int threads) {
-  return std::max<int64_t>(1, std::min<int64_t>(threads, batch / 4));
+  return std::max<int64_t>(1, std::min<int64_t>(threads, batch / kGemmSmallRows));
 }
 
 template <typename Fn>
